@@ -1,0 +1,20 @@
+#pragma once
+// Conversions between YAML documents and the JSON trees templates are held in.
+
+#include <string>
+
+#include <yaml-cpp/yaml.h>
+
+#include "config/check_template.hpp"
+
+namespace autodiscd {
+
+/// Converts a YAML node into JSON. Plain scalars are typed by the YAML 1.2 core schema
+/// (null, true/false, integers, floats); quoted scalars and `!!str` stay strings.
+json yaml_to_json(const YAML::Node& node);
+
+/// Emits a JSON tree as block YAML. Strings that a YAML reader would type as something
+/// else (or that hold YAML syntax) are double-quoted, so no value can change the structure.
+std::string json_to_yaml(const json& value);
+
+}  // namespace autodiscd

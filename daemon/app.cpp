@@ -1,0 +1,229 @@
+#include "daemon/app.hpp"
+
+#include <algorithm>
+#include <numeric>
+#include <set>
+
+#include "config/template_loader.hpp"
+#include "listeners/log.hpp"
+#include "listeners/registry.hpp"
+
+namespace autodiscd {
+
+app::app(net::io_context& io, daemon_config config, bool write_output, env_lookup env)
+    : io_(io),
+      config_(std::move(config)),
+      write_output_(write_output),
+      env_(std::move(env)),
+      template_watch_(io.get_executor(), [this](const std::string&, const std::string&) {
+        schedule_template_reload();
+      }),
+      template_timer_(io),
+      retry_timer_(io) {}
+
+app::~app() { stop(); }
+
+std::optional<std::string> app::start() {
+  if (write_output_) {
+    writer_ = std::make_unique<config_writer>(config_.output_dir);
+    if (auto error = writer_->open()) return error;
+  }
+  reload_templates();
+  template_watch_.start();
+  for (const auto& lc : config_.listeners) {
+    const auto* factory = find_listener_factory(lc.type);
+    if (!factory) return "unknown listener type " + lc.type;
+    listener_state state;
+    state.name = lc.name;
+    state.type = lc.type;
+    states_.push_back(std::move(state));
+    listeners_.push_back(factory->create(io_.get_executor(), lc));
+  }
+  for (auto& l : listeners_) l->start(*this);
+  return std::nullopt;
+}
+
+void app::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& l : listeners_) l->stop();
+  template_watch_.stop();
+  template_timer_.cancel();
+  retry_timer_.cancel();
+  if (writer_ && config_.remove_output_on_exit) record(writer_->remove_all());
+}
+
+listener_state* app::state_of(const std::string& listener) {
+  for (auto& s : states_) {
+    if (s.name == listener) return &s;
+  }
+  return nullptr;
+}
+
+void app::record(const write_stats& stats) {
+  totals_.writes.written += stats.written;
+  totals_.writes.unchanged += stats.unchanged;
+  totals_.writes.removed += stats.removed;
+  totals_.writes.failed += stats.failed;
+  auto log = logger("writer");
+  for (const auto& error : stats.errors) log->error("{}", error);
+  if (!stats.changed_paths.empty() && on_files_changed) on_files_changed(stats.changed_paths);
+  if (writer_ && writer_->has_failures()) schedule_retry();
+}
+
+void app::schedule_retry() {
+  if (retry_pending_ || stopped_) return;
+  retry_pending_ = true;
+  retry_timer_.expires_after(std::chrono::seconds(1));
+  retry_timer_.async_wait([this](boost::system::error_code ec) {
+    retry_pending_ = false;
+    if (ec || !writer_) return;
+    auto stats = writer_->retry();
+    if (stats.failed == 0 && stats.written + stats.removed > 0) {
+      logger("writer")->info("recovered: wrote={} removed={}", stats.written, stats.removed);
+    }
+    record(stats);
+  });
+}
+
+void app::resolve_and_write(const std::string& id) {
+  const auto it = services_.find(id);
+  resolution result;
+  if (it != services_.end()) result = resolve_service(it->second, templates_, env_);
+  auto& previous = resolutions_[id];
+  // Log new rejections only once.
+  for (const auto& r : result.rejected) {
+    if (std::find(previous.rejected.begin(), previous.rejected.end(), r) == previous.rejected.end()) {
+      logger("resolver")->warn("rejected config: service={} check={} template={} reason={}",
+                               r.service_id, r.check_name, r.template_source, r.reason);
+    }
+  }
+  const bool changed = !(previous == result);
+  if (changed) {
+    totals_.configs_resolved += result.configs.size();
+    totals_.configs_rejected += result.rejected.size();
+  }
+  if (writer_ && (changed || writer_->has_failures())) record(writer_->apply(id, result.configs));
+  if (it == services_.end()) resolutions_.erase(id);
+  else previous = std::move(result);
+}
+
+void app::on_delta(const std::string& listener, service_delta delta) {
+  if (stopped_) return;
+  auto* state = state_of(listener);
+  std::vector<std::string> ids;
+  for (auto& svc : delta.added) {
+    ids.push_back(svc.id);
+    services_[svc.id] = std::move(svc);
+  }
+  for (auto& svc : delta.changed) {
+    ids.push_back(svc.id);
+    services_[svc.id] = std::move(svc);
+  }
+  for (auto& id : delta.removed) {
+    ids.push_back(id);
+    services_.erase(id);
+  }
+  if (state) {
+    state->services = static_cast<std::size_t>(std::count_if(
+        services_.begin(), services_.end(), [&](const auto& s) { return s.second.listener == listener; }));
+  }
+  for (const auto& id : ids) resolve_and_write(id);
+}
+
+void app::on_synced(const std::string& listener) {
+  auto* state = state_of(listener);
+  if (!state) return;
+  state->synced = true;
+  state->last_sync = std::chrono::system_clock::now();
+  if (!state->last_error_kind.empty()) {
+    logger("listener." + state->type)->info("listener={} recovered", listener);
+  }
+  state->last_error_kind.clear();
+  state->last_error.clear();
+  if (ready_) return;
+  if (!std::all_of(states_.begin(), states_.end(), [](const listener_state& s) { return s.synced; })) return;
+  // First full picture: the files a past run left for services now gone are stale.
+  if (writer_) {
+    std::set<std::string> keep;
+    for (const auto& [id, result] : resolutions_) {
+      for (const auto& c : result.configs) keep.insert(c.relative_path);
+    }
+    record(writer_->remove_stale(keep));
+  }
+  ready_ = true;
+  logger("app")->info("ready: services={} configs={}", services_.size(),
+                      std::accumulate(resolutions_.begin(), resolutions_.end(), std::size_t{0},
+                                      [](std::size_t n, const auto& r) { return n + r.second.configs.size(); }));
+  if (on_ready) on_ready();
+}
+
+void app::on_error(const std::string& listener, const std::string& kind, const std::string& message) {
+  auto* state = state_of(listener);
+  if (!state) return;
+  ++state->errors_by_kind[kind];
+  // Log once per kind until it changes or recovers.
+  if (state->last_error_kind != kind) {
+    logger("listener." + state->type)->error("listener={} kind={} {}", listener, kind, message);
+  }
+  state->last_error_kind = kind;
+  state->last_error = message;
+}
+
+void app::on_count(const std::string& listener, std::string_view counter) {
+  if (auto* state = state_of(listener)) {
+    auto it = state->counters.find(counter);
+    if (it == state->counters.end()) state->counters.emplace(std::string(counter), 1);
+    else ++it->second;
+  }
+}
+
+void app::schedule_template_reload() {
+  // Editors write several events per save: reload once they settle.
+  template_timer_.expires_after(std::chrono::milliseconds(100));
+  template_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) reload_templates();
+  });
+}
+
+void app::reload_templates() {
+  auto loaded = load_templates(config_.template_dirs);
+  auto log = logger("templates");
+  // Report only errors that are new since the last load.
+  for (const auto& e : loaded.errors) {
+    const bool known = std::any_of(template_errors_.begin(), template_errors_.end(), [&](const config_error& old) {
+      return old.to_string() == e.to_string();
+    });
+    if (!known) {
+      log->error("{}", e.to_string());
+      ++totals_.template_errors;
+    }
+  }
+  template_errors_ = loaded.errors;
+  // Identifiers of templates that appeared, vanished or changed.
+  std::set<std::string> touched;
+  const auto& before = templates_.all();
+  for (const auto& t : loaded.templates) {
+    if (std::find(before.begin(), before.end(), t) == before.end()) touched.insert(t.ad_identifiers.begin(), t.ad_identifiers.end());
+  }
+  for (const auto& t : before) {
+    if (std::find(loaded.templates.begin(), loaded.templates.end(), t) == loaded.templates.end()) {
+      touched.insert(t.ad_identifiers.begin(), t.ad_identifiers.end());
+    }
+  }
+  templates_ = template_index(std::move(loaded.templates));
+  template_watch_.clear();
+  for (const auto& dir : loaded.watched_dirs) template_watch_.add(dir);
+  if (touched.empty()) return;
+  log->info("templates changed: templates={} identifiers={}", templates_.all().size(), touched.size());
+  std::vector<std::string> affected;
+  for (const auto& [id, svc] : services_) {
+    if (std::any_of(svc.ad_identifiers.begin(), svc.ad_identifiers.end(),
+                    [&](const std::string& i) { return touched.contains(i); })) {
+      affected.push_back(id);
+    }
+  }
+  for (const auto& id : affected) resolve_and_write(id);
+}
+
+}  // namespace autodiscd

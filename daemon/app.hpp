@@ -1,0 +1,106 @@
+#pragma once
+// The app: wires listeners -> service store -> resolver -> writer on one io_context.
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "config/daemon_config.hpp"
+#include "config/resolver.hpp"
+#include "config/writer.hpp"
+#include "listeners/file_watch.hpp"
+#include "listeners/listener.hpp"
+
+namespace autodiscd {
+
+/// What the app knows about one listener (for status, healthz and the CLI).
+struct listener_state {
+  std::string name;
+  std::string type;
+  bool synced = false;  ///< completed at least one full sync
+  std::optional<std::chrono::system_clock::time_point> last_sync;
+  std::string last_error_kind;  ///< "" when the last attempt succeeded
+  std::string last_error;
+  std::size_t services = 0;
+  std::map<std::string, std::uint64_t, std::less<>> counters;  ///< events, polls, reconnects, ...
+  std::map<std::string, std::uint64_t> errors_by_kind;
+};
+
+/// Running totals for metrics.
+struct app_totals {
+  write_stats writes;  ///< changed_paths and errors are not kept here
+  std::uint64_t configs_resolved = 0;
+  std::uint64_t configs_rejected = 0;
+  std::uint64_t template_errors = 0;
+};
+
+class app : public service_sink {
+ public:
+  /// `write_output` false: resolve only, never touch the output folder (CLI commands).
+  app(net::io_context& io, daemon_config config, bool write_output, env_lookup env = process_environment());
+  ~app() override;
+
+  /// Opens the output folder, loads templates and starts every listener.
+  /// Returns an error message when the daemon cannot run.
+  std::optional<std::string> start();
+  /// Stops every listener and timer; with output.remove_on_exit, removes owned files.
+  void stop();
+
+  /// Called once, when every listener has finished its first sync and its configs are written.
+  std::function<void()> on_ready;
+  /// Called after each batch of file changes with the changed paths.
+  std::function<void(const std::vector<std::string>&)> on_files_changed;
+
+  // service_sink
+  void on_delta(const std::string& listener, service_delta delta) override;
+  void on_synced(const std::string& listener) override;
+  void on_error(const std::string& listener, const std::string& kind, const std::string& message) override;
+  void on_count(const std::string& listener, std::string_view counter) override;
+
+  /// Re-reads the template folders and re-resolves the services they affect.
+  void reload_templates();
+
+  bool ready() const { return ready_; }
+  const daemon_config& config() const { return config_; }
+  const std::map<std::string, service>& services() const { return services_; }
+  const std::map<std::string, resolution>& resolutions() const { return resolutions_; }
+  const std::vector<listener_state>& listener_states() const { return states_; }
+  const config_errors& template_errors() const { return template_errors_; }
+  const app_totals& totals() const { return totals_; }
+  const config_writer* writer() const { return writer_.get(); }
+
+ private:
+  listener_state* state_of(const std::string& listener);
+  void resolve_and_write(const std::string& id);
+  void record(const write_stats& stats);
+  void schedule_retry();
+  void schedule_template_reload();
+
+  net::io_context& io_;
+  daemon_config config_;
+  bool write_output_;
+  env_lookup env_;
+  template_index templates_;
+  config_errors template_errors_;
+  std::vector<std::unique_ptr<listener>> listeners_;
+  std::vector<listener_state> states_;
+  std::map<std::string, service> services_;
+  std::map<std::string, resolution> resolutions_;
+  std::unique_ptr<config_writer> writer_;
+  file_watch template_watch_;
+  net::steady_timer template_timer_;
+  net::steady_timer retry_timer_;
+  bool retry_pending_ = false;
+  bool ready_ = false;
+  bool stopped_ = false;
+  app_totals totals_;
+};
+
+}  // namespace autodiscd

@@ -1,0 +1,211 @@
+#include "daemon/cli.hpp"
+
+#include <chrono>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "config/daemon_config.hpp"
+#include "config/template_loader.hpp"
+#include "config/yaml_reader.hpp"
+#include "daemon/app.hpp"
+#include "daemon/report.hpp"
+#include "daemon/version.hpp"
+#include "listeners/log.hpp"
+
+namespace autodiscd {
+namespace {
+
+constexpr const char* usage_text = R"(autodiscd: discovers running services and writes monitoring check configs
+
+Usage:
+  autodiscd run          [--config F] [--log-level L]   run the daemon
+  autodiscd check-config [--config F]                   validate the config and every template
+  autodiscd services     [--config F] [--timeout D]     print discovered services (JSON) and exit
+  autodiscd configs      [--config F] [--timeout D]     print resolved and rejected configs (JSON) and exit
+  autodiscd --version | --help
+
+Options:
+  --config F      config file (default /etc/autodiscd/autodiscd.yaml)
+  --timeout D     how long services/configs wait for every listener's first sync (default 10s)
+  --log-level L   trace|debug|info|warn|error|critical|off (overrides log.level)
+
+Exit codes: 0 ok, 1 runtime failure, 64 usage error, 78 config error.
+)";
+
+struct options {
+  std::string command;
+  std::string config = "/etc/autodiscd/autodiscd.yaml";
+  std::chrono::milliseconds timeout{10'000};
+  std::optional<std::string> log_level;
+  bool json = false;
+};
+
+std::optional<options> parse_args(int argc, char** argv, std::string& error) {
+  options o;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    auto value = [&]() -> std::optional<std::string> {
+      if (i + 1 >= args.size()) {
+        error = a + " needs a value";
+        return std::nullopt;
+      }
+      return args[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      o.command = "help";
+    } else if (a == "--version") {
+      o.command = "version";
+    } else if (a == "--json") {
+      o.json = true;
+    } else if (a == "--config" || a == "-c") {
+      auto v = value();
+      if (!v) return std::nullopt;
+      o.config = *v;
+    } else if (a == "--timeout") {
+      auto v = value();
+      if (!v) return std::nullopt;
+      auto d = parse_duration(*v);
+      if (!d) {
+        error = "--timeout: expected a duration like 10s, got " + *v;
+        return std::nullopt;
+      }
+      o.timeout = *d;
+    } else if (a == "--log-level") {
+      auto v = value();
+      if (!v) return std::nullopt;
+      o.log_level = *v;
+    } else if (!a.starts_with("-") && o.command.empty()) {
+      o.command = a;
+    } else {
+      error = "unknown argument " + a;
+      return std::nullopt;
+    }
+  }
+  if (o.command.empty()) {
+    error = "no command given";
+    return std::nullopt;
+  }
+  return o;
+}
+
+/// Loads the config, printing every error; nullopt on failure.
+std::optional<daemon_config> load_config(const options& o) {
+  daemon_config config;
+  auto errors = load_daemon_config(o.config, config);
+  if (!errors.empty()) {
+    std::cerr << "config error" << (errors.size() > 1 ? "s" : "") << ":\n" << to_string(errors) << "\n";
+    return std::nullopt;
+  }
+  if (o.log_level) config.log_level = *o.log_level;
+  return config;
+}
+
+int check_config(const options& o) {
+  auto config = load_config(o);
+  if (!config) return exit_config_error;
+  auto templates = load_templates(config->template_dirs);
+  std::cout << "config " << o.config << ": ok (" << config->listeners.size() << " listeners)\n";
+  std::cout << "templates: " << templates.templates.size() << " loaded from " << config->template_dirs.size()
+            << " folders\n";
+  if (!templates.errors.empty()) {
+    std::cerr << "template errors:\n" << to_string(templates.errors) << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+/// Runs the listeners until each finished its first sync, then prints a report.
+int snapshot(const options& o) {
+  auto config = load_config(o);
+  if (!config) return exit_config_error;
+  setup_logging(o.log_level.value_or("warn"), "text");
+  net::io_context io(1);
+  app a(io, *config, /*write_output=*/false);
+  a.on_ready = [&io] { io.stop(); };
+  if (auto error = a.start()) {
+    std::cerr << "error: " << *error << "\n";
+    return 1;
+  }
+  if (!a.ready()) io.run_for(o.timeout);
+  int code = 0;
+  for (const auto& s : a.listener_states()) {
+    if (!s.synced) {
+      std::cerr << "listener " << s.name << " (" << s.type << ") did not sync within "
+                << o.timeout.count() << "ms"
+                << (s.last_error.empty() ? std::string() : ": " + s.last_error) << "\n";
+      code = 1;
+    }
+  }
+  const auto report = o.command == "services" ? services_report(a) : configs_report(a);
+  std::cout << report.dump(2) << "\n";
+  a.stop();
+  io.restart();
+  io.run_for(std::chrono::milliseconds(200));
+  return code;
+}
+
+int run_daemon(const options& o) {
+  auto config = load_config(o);
+  if (!config) return exit_config_error;
+  setup_logging(config->log_level, config->log_format);
+  auto log = logger("app");
+  net::io_context io(1);
+  app a(io, *config, /*write_output=*/true);
+  if (auto error = a.start()) {
+    log->critical("{}", *error);
+    return 1;
+  }
+  log->info("started: version={} listeners={} output={}", version, config->listeners.size(),
+            config->output_dir);
+  net::signal_set signals(io, SIGTERM, SIGINT);
+  signals.async_wait([&](boost::system::error_code ec, int signal) {
+    if (ec) return;
+    log->info("stopping: signal={}", signal);
+    a.stop();
+    io.stop();
+  });
+  io.run();
+  // Finish what the stop left pending (bounded: exit within 2 s).
+  io.restart();
+  io.run_for(std::chrono::milliseconds(500));
+  log->info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  std::string error;
+  auto o = parse_args(argc, argv, error);
+  if (!o) {
+    std::cerr << "autodiscd: " << error << "\n\n" << usage_text;
+    return exit_usage;
+  }
+  try {
+    if (o->command == "help") {
+      std::cout << usage_text;
+      return 0;
+    }
+    if (o->command == "version") {
+      std::cout << "autodiscd " << version << "\n";
+      return 0;
+    }
+    if (o->command == "run") return run_daemon(*o);
+    if (o->command == "check-config") return check_config(*o);
+    if (o->command == "services" || o->command == "configs") return snapshot(*o);
+  } catch (const std::exception& e) {
+    std::cerr << "autodiscd: " << e.what() << "\n";
+    return 1;
+  }
+  std::cerr << "autodiscd: unknown command " << o->command << "\n\n" << usage_text;
+  return exit_usage;
+}
+
+}  // namespace autodiscd

@@ -1,0 +1,19 @@
+#pragma once
+// JSON reports of the app's state, shared by the CLI and the status server.
+
+#include "config/check_template.hpp"
+#include "daemon/app.hpp"
+
+namespace autodiscd {
+
+/// The `services` JSON array, sorted by id.
+json services_report(const app& a);
+
+/// {"configs": [{service_id, check, template, path, format, content}], "rejected": [...],
+///  "template_errors": [...]} (what `autodiscd configs` prints).
+json configs_report(const app& a);
+
+/// Listeners with health and counters, totals, output folder (for `status --json`).
+json status_report(const app& a);
+
+}  // namespace autodiscd

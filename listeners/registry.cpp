@@ -1,0 +1,24 @@
+#include "listeners/registry.hpp"
+
+#include <array>
+
+#include "listeners/static/static_listener.hpp"
+
+namespace autodiscd {
+
+std::span<const listener_factory> listener_factories() {
+  // Every listener type, in one place. A new listener is one line here.
+  static const std::array factories{
+      listener_factory{"static", &static_listener::validate, &static_listener::create},
+  };
+  return factories;
+}
+
+const listener_factory* find_listener_factory(std::string_view type) {
+  for (const auto& f : listener_factories()) {
+    if (f.type == type) return &f;
+  }
+  return nullptr;
+}
+
+}  // namespace autodiscd
