@@ -2,6 +2,7 @@
 
 #include <array>
 
+#include "listeners/docker/docker_listener.hpp"
 #include "listeners/static/static_listener.hpp"
 
 namespace autodiscd {
@@ -10,6 +11,7 @@ std::span<const listener_factory> listener_factories() {
   // Every listener type, in one place. A new listener is one line here.
   static const std::array factories{
       listener_factory{"static", &static_listener::validate, &static_listener::create},
+      listener_factory{"docker", &docker_listener::validate, &docker_listener::create},
   };
   return factories;
 }

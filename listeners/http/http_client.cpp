@@ -342,7 +342,9 @@ namespace {
 using state_ptr = std::shared_ptr<http_client::state>;
 
 /// Opens `c` (resolve, connect, TLS handshake). Deadline already armed.
-net::awaitable<std::optional<http_error>> open_connection(state_ptr st, std::shared_ptr<connection> c,
+// Parameters are references: callers co_await at once and own what they pass (no temporaries
+// inside co_await expressions, see STYLE.md about GCC 12).
+net::awaitable<std::optional<http_error>> open_connection(const state_ptr& st, const std::shared_ptr<connection>& c,
                                                           std::chrono::milliseconds timeout) {
   const auto& ep = st->endpoint;
   ++st->opened;
@@ -449,7 +451,7 @@ struct exchange_outcome {
 };
 
 template <class Stream>
-net::awaitable<exchange_outcome> exchange(Stream& stream, state_ptr st, std::shared_ptr<connection> c,
+net::awaitable<exchange_outcome> exchange(Stream& stream, const state_ptr& st, const std::shared_ptr<connection>& c,
                                           const http_request& req, bool reused) {
   exchange_outcome out;
   bool bad_method = false;
@@ -524,7 +526,7 @@ net::awaitable<http_result> run_request(state_ptr st, http_request req) {
 }
 
 template <class Stream>
-net::awaitable<http_result> stream_body(Stream& stream, state_ptr st, std::shared_ptr<connection> c,
+net::awaitable<http_result> stream_body(Stream& stream, const state_ptr& st, const std::shared_ptr<connection>& c,
                                         const http_request& req,
                                         const std::function<void(std::string_view)>& on_data,
                                         const std::function<void(const http_response&)>& on_headers) {
