@@ -67,6 +67,9 @@ void app::record(const write_stats& stats) {
   totals_.writes.failed += stats.failed;
   auto log = logger("writer");
   for (const auto& error : stats.errors) log->error("{}", error);
+  if (!stats.changed_paths.empty() && delta_started_) {
+    totals_.discovery_to_disk.observe(std::chrono::steady_clock::now() - *delta_started_);
+  }
   if (!stats.changed_paths.empty() && on_files_changed) on_files_changed(stats.changed_paths);
   if (writer_ && writer_->has_failures()) schedule_retry();
 }
@@ -110,6 +113,7 @@ void app::resolve_and_write(const std::string& id) {
 
 void app::on_delta(const std::string& listener, service_delta delta) {
   if (stopped_) return;
+  delta_started_ = std::chrono::steady_clock::now();
   auto* state = state_of(listener);
   std::vector<std::string> ids;
   for (auto& svc : delta.added) {
@@ -129,6 +133,7 @@ void app::on_delta(const std::string& listener, service_delta delta) {
         services_.begin(), services_.end(), [&](const auto& s) { return s.second.listener == listener; }));
   }
   for (const auto& id : ids) resolve_and_write(id);
+  delta_started_.reset();
 }
 
 void app::on_synced(const std::string& listener) {
@@ -141,6 +146,7 @@ void app::on_synced(const std::string& listener) {
   }
   state->last_error_kind.clear();
   state->last_error.clear();
+  state->error_since.reset();
   if (ready_) return;
   if (!std::all_of(states_.begin(), states_.end(), [](const listener_state& s) { return s.synced; })) return;
   // First full picture: the files a past run left for services now gone are stale.
@@ -168,6 +174,7 @@ void app::on_error(const std::string& listener, const std::string& kind, const s
   }
   state->last_error_kind = kind;
   state->last_error = message;
+  if (!state->error_since) state->error_since = std::chrono::steady_clock::now();
 }
 
 void app::on_count(const std::string& listener, std::string_view counter) {
@@ -224,6 +231,88 @@ void app::reload_templates() {
     }
   }
   for (const auto& id : affected) resolve_and_write(id);
+}
+
+}  // namespace autodiscd
+
+namespace autodiscd {
+
+void app::record_hook_run(std::string_view result) {
+  auto it = totals_.hook_runs.find(result);
+  if (it == totals_.hook_runs.end()) totals_.hook_runs.emplace(std::string(result), 1);
+  else ++it->second;
+}
+
+std::optional<std::string> app::reload(daemon_config next) {
+  if (stopped_) return "the daemon is stopping";
+  if (next.output_dir != config_.output_dir) {
+    return "output.dir cannot change on reload (" + config_.output_dir + " -> " + next.output_dir +
+           "): restart the daemon";
+  }
+  for (const auto& lc : next.listeners) {
+    if (!find_listener_factory(lc.type)) return "unknown listener type " + lc.type;
+  }
+  auto log = logger("app");
+  // Keep listeners whose settings did not change; stop the others.
+  std::vector<std::unique_ptr<listener>> kept(next.listeners.size());
+  std::vector<listener_state> kept_states(next.listeners.size());
+  std::vector<bool> is_kept(next.listeners.size(), false);
+  std::vector<std::string> dropped;
+  for (std::size_t i = 0; i < listeners_.size(); ++i) {
+    const auto& old = config_.listeners[i];
+    std::size_t match = next.listeners.size();
+    for (std::size_t j = 0; j < next.listeners.size(); ++j) {
+      if (!is_kept[j] && next.listeners[j].name == old.name && next.listeners[j].canonical == old.canonical) match = j;
+    }
+    if (match < next.listeners.size()) {
+      kept[match] = std::move(listeners_[i]);
+      kept_states[match] = std::move(states_[i]);
+      is_kept[match] = true;
+    } else {
+      listeners_[i]->stop();
+      dropped.push_back(old.name);
+      log->info("reload: listener={} stopped (settings changed or removed)", old.name);
+    }
+  }
+  // Services of stopped listeners are gone (their replacements report them again).
+  std::vector<std::string> gone;
+  for (auto it = services_.begin(); it != services_.end();) {
+    if (std::find(dropped.begin(), dropped.end(), it->second.listener) != dropped.end()) {
+      gone.push_back(it->first);
+      it = services_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (std::size_t j = 0; j < next.listeners.size(); ++j) {
+    if (is_kept[j]) continue;
+    const auto& lc = next.listeners[j];
+    kept[j] = find_listener_factory(lc.type)->create(io_.get_executor(), lc);
+    kept_states[j].name = lc.name;
+    kept_states[j].type = lc.type;
+  }
+  listeners_ = std::move(kept);
+  states_ = std::move(kept_states);
+  const auto file = config_.file;
+  config_ = std::move(next);
+  if (config_.file.empty()) config_.file = file;
+
+  for (const auto& id : gone) resolve_and_write(id);
+  // Templates may have changed even when their folders did not: resolve everything again;
+  // the writer leaves unchanged files alone.
+  reload_templates();
+  std::vector<std::string> ids;
+  for (const auto& [id, svc] : services_) ids.push_back(id);
+  for (const auto& id : ids) resolve_and_write(id);
+  for (std::size_t j = 0; j < listeners_.size(); ++j) {
+    if (!is_kept[j]) {
+      log->info("reload: listener={} type={} started", states_[j].name, states_[j].type);
+      listeners_[j]->start(*this);
+    }
+  }
+  log->info("reloaded: listeners={} kept={} services={}", listeners_.size(),
+            std::count(is_kept.begin(), is_kept.end(), true), services_.size());
+  return std::nullopt;
 }
 
 }  // namespace autodiscd

@@ -15,6 +15,7 @@
 #include "config/daemon_config.hpp"
 #include "config/resolver.hpp"
 #include "config/writer.hpp"
+#include "daemon/metrics.hpp"
 #include "listeners/file_watch.hpp"
 #include "listeners/listener.hpp"
 
@@ -28,6 +29,7 @@ struct listener_state {
   std::optional<std::chrono::system_clock::time_point> last_sync;
   std::string last_error_kind;  ///< "" when the last attempt succeeded
   std::string last_error;
+  std::optional<std::chrono::steady_clock::time_point> error_since;  ///< when the current error began
   std::size_t services = 0;
   std::map<std::string, std::uint64_t, std::less<>> counters;  ///< events, polls, reconnects, ...
   std::map<std::string, std::uint64_t> errors_by_kind;
@@ -39,6 +41,12 @@ struct app_totals {
   std::uint64_t configs_resolved = 0;
   std::uint64_t configs_rejected = 0;
   std::uint64_t template_errors = 0;
+  std::chrono::system_clock::time_point start_time = std::chrono::system_clock::now();
+  /// From a listener's report entering the app to the changed files being on disk.
+  latency_histogram discovery_to_disk;
+  std::map<std::string, std::uint64_t, std::less<>> hook_runs;  ///< by result: ok, failed, timeout
+  std::uint64_t reloads_ok = 0;
+  std::uint64_t reloads_failed = 0;
 };
 
 class app : public service_sink {
@@ -66,6 +74,18 @@ class app : public service_sink {
 
   /// Re-reads the template folders and re-resolves the services they affect.
   void reload_templates();
+
+  /// Applies a new, already validated config (SIGHUP): listeners whose settings
+  /// (`listener_config::canonical`) did not change keep running with their services;
+  /// others are stopped (their services removed) or started; templates are re-read and
+  /// every service resolved again, writing only what changed. Returns an error (and
+  /// changes nothing) when the new config cannot be applied without a restart.
+  std::optional<std::string> reload(daemon_config next);
+
+  /// Counts a run of the change hook by result ("ok", "failed", "timeout").
+  void record_hook_run(std::string_view result);
+  /// Counts a reload attempt.
+  void record_reload(bool ok) { ++(ok ? totals_.reloads_ok : totals_.reloads_failed); }
 
   bool ready() const { return ready_; }
   const daemon_config& config() const { return config_; }
@@ -100,6 +120,8 @@ class app : public service_sink {
   bool retry_pending_ = false;
   bool ready_ = false;
   bool stopped_ = false;
+  /// Set while a listener's delta is being applied: when it entered the app.
+  std::optional<std::chrono::steady_clock::time_point> delta_started_;
   app_totals totals_;
 };
 

@@ -1,5 +1,6 @@
 #include "daemon/cli.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <optional>
@@ -7,14 +8,15 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "config/daemon_config.hpp"
 #include "config/template_loader.hpp"
 #include "config/yaml_reader.hpp"
 #include "daemon/app.hpp"
+#include "daemon/daemon_process.hpp"
 #include "daemon/report.hpp"
+#include "daemon/status_server.hpp"
 #include "daemon/version.hpp"
 #include "listeners/log.hpp"
 
@@ -28,14 +30,16 @@ Usage:
   autodiscd check-config [--config F]                   validate the config and every template
   autodiscd services     [--config F] [--timeout D]     print discovered services (JSON) and exit
   autodiscd configs      [--config F] [--timeout D]     print resolved and rejected configs (JSON) and exit
+  autodiscd status       [--config F] [--json]          ask the running daemon (status.listen) how it is
   autodiscd --version | --help
 
 Options:
   --config F      config file (default /etc/autodiscd/autodiscd.yaml)
   --timeout D     how long services/configs wait for every listener's first sync (default 10s)
   --log-level L   trace|debug|info|warn|error|critical|off (overrides log.level)
+  --json          status: print the raw JSON
 
-Exit codes: 0 ok, 1 runtime failure, 64 usage error, 78 config error.
+Exit codes: 0 ok, 1 runtime failure, 64 usage error, 78 config error; status: 3 not ready yet.
 )";
 
 struct options {
@@ -154,29 +158,32 @@ int snapshot(const options& o) {
 int run_daemon(const options& o) {
   auto config = load_config(o);
   if (!config) return exit_config_error;
-  setup_logging(config->log_level, config->log_format);
-  auto log = logger("app");
-  net::io_context io(1);
-  app a(io, *config, /*write_output=*/true);
-  if (auto error = a.start()) {
-    log->critical("{}", *error);
+  return run_daemon_process(std::move(*config), o.log_level);
+}
+
+/// Asks the running daemon through its status server.
+int status_command(const options& o) {
+  auto config = load_config(o);
+  if (!config) return exit_config_error;
+  const auto timeout = std::min(o.timeout, std::chrono::milliseconds(5'000));
+  auto answer = fetch_status(config->status_listen, "/status", timeout);
+  if (answer.status == 0) {
+    std::cerr << "autodiscd status: cannot reach the daemon at " << config->status_listen << ": " << answer.error
+              << "\n";
     return 1;
   }
-  log->info("started: version={} listeners={} output={}", version, config->listeners.size(),
-            config->output_dir);
-  net::signal_set signals(io, SIGTERM, SIGINT);
-  signals.async_wait([&](boost::system::error_code ec, int signal) {
-    if (ec) return;
-    log->info("stopping: signal={}", signal);
-    a.stop();
-    io.stop();
-  });
-  io.run();
-  // Finish what the stop left pending (bounded: exit within 2 s).
-  io.restart();
-  io.run_for(std::chrono::milliseconds(500));
-  log->info("stopped");
-  return 0;
+  if (answer.status != 200) {
+    std::cerr << "autodiscd status: HTTP " << answer.status << ": " << answer.body << "\n";
+    return 1;
+  }
+  auto report = json::parse(answer.body, nullptr, false);
+  if (report.is_discarded()) {
+    std::cerr << "autodiscd status: the daemon answered something that is not JSON\n";
+    return 1;
+  }
+  if (o.json) std::cout << report.dump(2) << "\n";
+  else std::cout << format_status_text(report);
+  return report.value("ready", false) ? 0 : 3;
 }
 
 }  // namespace
@@ -198,6 +205,7 @@ int run_cli(int argc, char** argv) {
       return 0;
     }
     if (o->command == "run") return run_daemon(*o);
+    if (o->command == "status") return status_command(*o);
     if (o->command == "check-config") return check_config(*o);
     if (o->command == "services" || o->command == "configs") return snapshot(*o);
   } catch (const std::exception& e) {

@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include <fmt/format.h>
+
 #include "listeners/service_json.hpp"
 
 namespace autodiscd {
@@ -67,6 +69,58 @@ json status_report(const app& a) {
           {"files", {{"written", t.writes.written}, {"unchanged", t.writes.unchanged},
                      {"removed", t.writes.removed}, {"failed", t.writes.failed}}},
           {"template_errors", a.template_errors().size()}};
+}
+
+}  // namespace autodiscd
+
+namespace autodiscd {
+
+std::string format_status_text(const json& status) {
+  std::string out;
+  const auto str = [](const json& j, const char* key) {
+    const auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return std::string();
+    return it->is_string() ? it->get<std::string>() : it->dump();
+  };
+  out += fmt::format("autodiscd: {}\n", status.value("ready", false) ? "ready" : "NOT READY (first sync pending)");
+  out += fmt::format("output folder: {}\n", str(status, "output_dir"));
+  out += fmt::format("services: {}  configs: {}  rejected: {}  template errors: {}\n\n", str(status, "services"),
+                     str(status, "configs"), str(status, "rejected"), str(status, "template_errors"));
+  out += "Listeners\n=========\n";
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  for (const auto& l : status.value("listeners", json::array())) {
+    const bool synced = l.value("synced", false);
+    const auto error = str(l, "last_error");
+    const char* health = !synced ? "NOT SYNCED" : error.empty() ? "OK" : "ERROR";
+    out += fmt::format("  {} ({}): {}\n", str(l, "name"), str(l, "type"), health);
+    out += fmt::format("    services: {}\n", str(l, "services"));
+    const auto last = l.find("last_sync");
+    if (last != l.end() && last->is_number()) {
+      out += fmt::format("    last sync: {}s ago\n", now - last->get<std::int64_t>());
+    } else {
+      out += "    last sync: never\n";
+    }
+    if (!error.empty()) out += fmt::format("    last error ({}): {}\n", str(l, "last_error_kind"), error);
+  }
+  const auto report = status.value("configs_report", json::object());
+  out += "\nConfigs written\n===============\n";
+  const auto configs = report.value("configs", json::array());
+  if (configs.empty()) out += "  (none)\n";
+  for (const auto& c : configs) {
+    out += fmt::format("  {}  {}  <- {} ({})\n", str(c, "check"), str(c, "path"), str(c, "service_id"), str(c, "template"));
+  }
+  const auto rejected = report.value("rejected", json::array());
+  out += "\nConfigs rejected\n================\n";
+  if (rejected.empty()) out += "  (none)\n";
+  for (const auto& r : rejected) {
+    out += fmt::format("  {} for {} ({}): {}\n", str(r, "check"), str(r, "service_id"), str(r, "template"), str(r, "reason"));
+  }
+  const auto template_errors = report.value("template_errors", json::array());
+  if (!template_errors.empty()) {
+    out += "\nTemplate errors\n===============\n";
+    for (const auto& e : template_errors) out += "  " + (e.is_string() ? e.get<std::string>() : e.dump()) + "\n";
+  }
+  return out;
 }
 
 }  // namespace autodiscd

@@ -16,4 +16,9 @@ json configs_report(const app& a);
 /// Listeners with health and counters, totals, output folder (for `status --json`).
 json status_report(const app& a);
 
+/// The `/status` JSON (status_report plus "configs_report") as text for a person, like
+/// the Datadog Agent's status/configcheck: listeners with health, last sync and error,
+/// services per listener, configs written and rejected with reasons, the output folder.
+std::string format_status_text(const json& status);
+
 }  // namespace autodiscd

@@ -15,4 +15,9 @@ std::shared_ptr<spdlog::logger> logger(const std::string& component);
 /// journald adds them (JOURNAL_STREAM set). Loggers made earlier follow.
 void setup_logging(const std::string& level, const std::string& format);
 
+/// The formatter setup_logging installs: "json" gives one JSON object per line (message
+/// escaped, so quotes and control characters never break it); "text" drops timestamps
+/// when `journal` (journald adds its own).
+std::unique_ptr<spdlog::formatter> make_log_formatter(const std::string& format, bool journal);
+
 }  // namespace autodiscd
