@@ -13,6 +13,7 @@ build_packages=(
 )
 # Real peers for the tests (one line each, so helpers can add theirs without conflicts).
 test_packages=(
+  prometheus
   docker.io
   busybox-static
   openssl
