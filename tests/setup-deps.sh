@@ -13,6 +13,12 @@ build_packages=(
 )
 # Real peers for the tests (one line each, so helpers can add theirs without conflicts).
 test_packages=(
+  systemd
+  lintian
+  mmdebstrap
+  dpkg-dev
+  adduser
+  init-system-helpers
   prometheus
   docker.io
   busybox-static
