@@ -52,7 +52,7 @@ namespace {
 void merge_tags(json& instance, const std::vector<std::string>& tags) {
   if (!instance.is_object()) return;
   std::set<std::string> merged(tags.begin(), tags.end());
-  if (auto it = instance.find("tags"); it != instance.end()) {
+  if (auto it = instance.find("tags"); it != instance.end() && !it->is_null()) {
     if (!it->is_array()) return;  // not a list: leave the user's value as it is
     for (const auto& tag : *it) merged.insert(tag.is_string() ? tag.get<std::string>() : tag.dump());
   }
@@ -103,7 +103,7 @@ resolution resolve_service(const service& svc, const template_index& templates, 
     }
   }
 
-  std::map<std::string, int> per_check;  // how many files a check already has for svc
+  std::map<std::string, int> per_check;  // how many files a folder already has for svc
   const auto safe_id = safe_file_name(svc.id);
   for (const auto* t : chosen) {
     auto reject = [&](std::string reason) {
@@ -134,10 +134,12 @@ resolution resolve_service(const service& svc, const template_index& templates, 
       }
       content = render_datadog(init_config, instances, logs);
     }
-    const int n = per_check[t->name]++;
-    const auto ext = t->kind == template_kind::file_sd ? ".json" : ".yaml";
-    const auto path = safe_file_name(t->name + ".d") + "/" + safe_id +
-                      (n == 0 ? "" : "_" + std::to_string(n)) + ext;
+    // Counted per output folder and format: two check names that map to the same safe
+    // folder name still get distinct files.
+    const auto folder = safe_file_name(t->name) + ".d/";
+    const std::string ext = t->kind == template_kind::file_sd ? ".json" : ".yaml";
+    const int n = per_check[folder + ext]++;
+    const auto path = folder + safe_id + (n == 0 ? "" : "_" + std::to_string(n)) + ext;
     result.configs.push_back({svc.id, t->name, t->source, t->kind, path, std::move(content)});
   }
   return result;

@@ -125,12 +125,20 @@ std::optional<std::string> substitute_string(std::string& text, const service& s
   return std::nullopt;
 }
 
+/// The value a string that is exactly one variable takes: an integer (decimal, optional
+/// sign, like Go's strconv.Atoi), a boolean, or nullopt to keep the string.
 std::optional<json> typed(const std::string& text) {
+  std::string_view digits = text;
+  if (digits.starts_with('+')) digits.remove_prefix(1);
   long long number = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
-  if (!text.empty() && ec == std::errc() && ptr == text.data() + text.size()) return json(number);
-  if (text == "true") return json(true);
-  if (text == "false") return json(false);
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), number);
+  const bool two_signs = text.starts_with('+') && digits.starts_with('-');
+  if (!digits.empty() && !two_signs && ec == std::errc() &&
+      ptr == digits.data() + digits.size()) {
+    return json(number);
+  }
+  if (text == "true" || text == "True" || text == "TRUE") return json(true);
+  if (text == "false" || text == "False" || text == "FALSE") return json(false);
   return std::nullopt;
 }
 

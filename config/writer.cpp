@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -132,15 +133,18 @@ bool config_writer::rewrite_journal() {
   return true;
 }
 
-bool config_writer::journal(char op, const std::vector<std::string>& paths) {
-  if (paths.empty()) return true;
+bool config_writer::ensure_journal() {
   // The folder may have been deleted under us: start a fresh journal in the new one.
   struct stat st {};
-  if (journal_fd_ < 0 || ::fstat(journal_fd_, &st) != 0 || st.st_nlink == 0) {
-    std::error_code ec;
-    fs::create_directories(dir_, ec);
-    if (!rewrite_journal()) return false;
-  }
+  if (journal_fd_ >= 0 && ::fstat(journal_fd_, &st) == 0 && st.st_nlink > 0) return true;
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  return rewrite_journal();
+}
+
+bool config_writer::journal(char op, const std::vector<std::string>& paths) {
+  if (paths.empty()) return true;
+  if (!ensure_journal()) return false;
   std::string text;
   for (const auto& p : paths) text += std::string(1, op) + p + "\n";
   // Additions must be durable before the files exist; removals may be lost (the next
@@ -186,6 +190,8 @@ bool config_writer::write_file(const std::string& relative, const std::string& c
     failed_[relative] = content;
     return false;
   };
+  // A file written without a journal that lists it would be foreign after a restart.
+  if (!ensure_journal()) return fail("cannot record owned files");
   if (::mkdir(folder_path.c_str(), 0755) == 0) {
     dirs_to_sync.insert("");
   } else if (errno != EEXIST) {
@@ -245,34 +251,53 @@ write_stats config_writer::apply(const std::string& owner, const std::vector<res
   std::set<std::string> dirs_to_sync;
   std::vector<std::string> now;
   std::vector<std::string> added;
+  std::vector<const resolved_config*> accepted;
   for (const auto& config : configs) {
     if (!valid_relative_path(config.relative_path)) {
       ++stats.failed;
       stats.errors.push_back(config.relative_path + ": refused: not a safe path inside the output folder");
       continue;
     }
+    // Two owners whose ids map to the same safe name: the first keeps the file, so that
+    // neither overwrites nor removes the other's.
+    if (auto it = path_owner_.find(config.relative_path); it != path_owner_.end() && it->second != owner) {
+      ++stats.failed;
+      stats.errors.push_back(dir_ + "/" + config.relative_path + ": refused for " + owner +
+                             ": the same file is already written for " + it->second);
+      continue;
+    }
+    if (std::find(now.begin(), now.end(), config.relative_path) != now.end()) continue;
     now.push_back(config.relative_path);
+    accepted.push_back(&config);
     if (!owned_.contains(config.relative_path)) added.push_back(config.relative_path);
   }
   if (!journal('+', added)) {
-    stats.failed += configs.size();
+    stats.failed += accepted.size();
     stats.errors.push_back(dir_ + "/" + journal_name + ": cannot record owned files: " + errno_text());
-    for (const auto& config : configs) failed_[config.relative_path] = config.content;
+    for (const auto* config : accepted) failed_[config->relative_path] = config->content;
     for (const auto& p : added) owned_[p] = owned_file{};
+    for (const auto& p : now) path_owner_[p] = owner;
+    // The owner's old files that are no longer wanted: removals to retry as well.
+    if (auto it = by_owner_.find(owner); it != by_owner_.end()) {
+      for (const auto& old : it->second) {
+        if (std::find(now.begin(), now.end(), old) != now.end()) continue;
+        path_owner_.erase(old);
+        failed_[old] = std::nullopt;
+      }
+    }
     by_owner_[owner] = now;
     return stats;
   }
-  for (const auto& config : configs) {
-    if (valid_relative_path(config.relative_path)) {
-      write_file(config.relative_path, config.content, stats, dirs_to_sync);
-    }
+  for (const auto* config : accepted) {
+    write_file(config->relative_path, config->content, stats, dirs_to_sync);
+    path_owner_[config->relative_path] = owner;
   }
   std::vector<std::string> gone;
   if (auto it = by_owner_.find(owner); it != by_owner_.end()) {
     for (const auto& old : it->second) {
-      if (std::find(now.begin(), now.end(), old) == now.end() && remove_file(old, stats, dirs_to_sync)) {
-        gone.push_back(old);
-      }
+      if (std::find(now.begin(), now.end(), old) != now.end()) continue;
+      path_owner_.erase(old);
+      if (remove_file(old, stats, dirs_to_sync)) gone.push_back(old);
     }
   }
   if (now.empty()) by_owner_.erase(owner);
@@ -318,6 +343,7 @@ write_stats config_writer::retry() {
 
 write_stats config_writer::remove_all() {
   by_owner_.clear();
+  path_owner_.clear();
   failed_.clear();
   return remove_stale({});
 }

@@ -69,6 +69,8 @@ class config_writer {
   bool remove_file(const std::string& relative, write_stats& stats,
                    std::set<std::string>& dirs_to_sync);
   bool journal(char op, const std::vector<std::string>& paths);
+  /// Recreates the folder and the journal when the folder was deleted under us.
+  bool ensure_journal();
   bool rewrite_journal();
   void sync_dirs(const std::set<std::string>& dirs);
 
@@ -76,6 +78,8 @@ class config_writer {
   int journal_fd_ = -1;
   std::map<std::string, owned_file> owned_;
   std::map<std::string, std::vector<std::string>> by_owner_;
+  /// Which owner each current path belongs to (refuses collisions between owners).
+  std::map<std::string, std::string> path_owner_;
   /// Failed operations to retry: path -> content (nullopt = removal).
   std::map<std::string, std::optional<std::string>> failed_;
 };

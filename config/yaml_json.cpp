@@ -1,54 +1,154 @@
 #include "config/yaml_json.hpp"
 
 #include <charconv>
-#include <regex>
+#include <limits>
+#include <string_view>
 
 namespace autodiscd {
 namespace {
 
-bool is_null_word(const std::string& s) {
+// The Datadog Agent reads check configs with a YAML 1.1 reader (go-yaml v2), which types
+// plain scalars more eagerly than YAML 1.2: `yes`/`no`/`on`/`off`/`y`/`n` are booleans and
+// integers may carry `_`, `0x`, `0b` or a leading-0 octal. Plain scalars in templates are
+// typed the way the Agent would type them, and strings are quoted whenever any YAML
+// reader could take them for something else. Hand-written checks: these run per scalar.
+
+bool is_null_word(std::string_view s) {
   return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL";
 }
 
-std::optional<bool> bool_word(const std::string& s) {
+std::optional<bool> bool_word(std::string_view s) {
   if (s == "true" || s == "True" || s == "TRUE") return true;
   if (s == "false" || s == "False" || s == "FALSE") return false;
   return std::nullopt;
 }
 
-std::optional<long long> int_word(const std::string& s) {
-  static const std::regex pattern("[-+]?[0-9]+");
-  if (!std::regex_match(s, pattern)) return std::nullopt;
-  long long value = 0;
-  const char* begin = s.data() + (s[0] == '+' ? 1 : 0);
-  auto [ptr, ec] = std::from_chars(begin, s.data() + s.size(), value);
-  if (ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;
-  return value;
+/// YAML 1.1 booleans that YAML 1.2 readers keep as strings.
+std::optional<bool> yaml11_bool_word(std::string_view s) {
+  if (s == "y" || s == "Y" || s == "yes" || s == "Yes" || s == "YES" || s == "on" || s == "On" ||
+      s == "ON") {
+    return true;
+  }
+  if (s == "n" || s == "N" || s == "no" || s == "No" || s == "NO" || s == "off" || s == "Off" ||
+      s == "OFF") {
+    return false;
+  }
+  return std::nullopt;
+}
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+bool all_digits(std::string_view s, int base) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    const bool ok = base == 16   ? (is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))
+                    : base == 8  ? (c >= '0' && c <= '7')
+                    : base == 2  ? (c == '0' || c == '1')
+                                 : is_digit(c);
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/// Integers: `[-+]?[0-9]+`, and the YAML 1.1 forms `0x1F`, `0b101`, `017`, `1_000`.
+std::optional<long long> int_word(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  std::string digits;
+  digits.reserve(s.size());
+  bool negative = false;
+  std::size_t i = 0;
+  if (s[0] == '-' || s[0] == '+') {
+    negative = s[0] == '-';
+    i = 1;
+  }
+  if (i >= s.size() || !is_digit(s[i])) return std::nullopt;
+  for (; i < s.size(); ++i) {
+    if (s[i] != '_') digits += s[i];
+  }
+  int base = 10;
+  std::string_view body = digits;
+  if (body.size() > 2 && body[0] == '0' && (body[1] == 'x' || body[1] == 'X')) {
+    base = 16;
+    body.remove_prefix(2);
+  } else if (body.size() > 2 && body[0] == '0' && (body[1] == 'b' || body[1] == 'B')) {
+    base = 2;
+    body.remove_prefix(2);
+  } else if (body.size() > 2 && body[0] == '0' && body[1] == 'o') {
+    base = 8;
+    body.remove_prefix(2);
+  } else if (body.size() > 1 && body[0] == '0') {
+    base = 8;
+    body.remove_prefix(1);
+  }
+  if (!all_digits(body, base)) return std::nullopt;
+  unsigned long long magnitude = 0;
+  auto [ptr, ec] = std::from_chars(body.data(), body.data() + body.size(), magnitude, base);
+  if (ec != std::errc() || ptr != body.data() + body.size()) return std::nullopt;
+  constexpr auto max = static_cast<unsigned long long>(std::numeric_limits<long long>::max());
+  if (magnitude > max + (negative ? 1ULL : 0ULL)) return std::nullopt;
+  if (negative) return magnitude == max + 1ULL ? std::numeric_limits<long long>::min()
+                                               : -static_cast<long long>(magnitude);
+  return static_cast<long long>(magnitude);
+}
+
+/// Floats: `[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`.
+bool float_shape(std::string_view s) {
+  std::size_t i = 0;
+  if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+  std::size_t int_digits = 0;
+  while (i < s.size() && is_digit(s[i])) ++i, ++int_digits;
+  std::size_t frac_digits = 0;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    while (i < s.size() && is_digit(s[i])) ++i, ++frac_digits;
+  }
+  if (int_digits == 0 && frac_digits == 0) return false;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+    std::size_t exp_digits = 0;
+    while (i < s.size() && is_digit(s[i])) ++i, ++exp_digits;
+    if (exp_digits == 0) return false;
+  }
+  return i == s.size();
 }
 
 std::optional<double> float_word(const std::string& s) {
-  static const std::regex pattern(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
-  if (!std::regex_match(s, pattern)) return std::nullopt;
-  return std::stod(s);
+  if (!float_shape(s)) return std::nullopt;
+  try {
+    return std::stod(s);
+  } catch (const std::exception&) {
+    return std::nullopt;  // out of range
+  }
 }
 
 json plain_scalar(const std::string& s) {
   if (is_null_word(s)) return nullptr;
   if (auto b = bool_word(s)) return *b;
+  if (auto b = yaml11_bool_word(s)) return *b;
   if (auto i = int_word(s)) return *i;
   if (auto f = float_word(s)) return *f;
   return s;
 }
 
-/// True when a plain (unquoted) emission of `s` would read back as the same string.
-bool safe_plain(const std::string& s) {
-  if (s.empty() || is_null_word(s) || bool_word(s) || int_word(s) || float_word(s)) return false;
-  // YAML 1.1 readers (the Datadog Agent uses one) also type these.
-  static const std::regex yaml11("y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF|"
-                                 "\\.inf|\\.Inf|\\.INF|-\\.inf|\\.nan|\\.NaN|0x[0-9a-fA-F]+|0o?[0-7]+");
-  if (std::regex_match(s, yaml11)) return false;
-  static const std::regex simple("[A-Za-z0-9_/][A-Za-z0-9_./@=+-]*");
-  return std::regex_match(s, simple);
+bool plain_first_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' || c == '/';
+}
+
+bool plain_char(char c) {
+  return plain_first_char(c) || is_digit(c) || c == '.' || c == '@' || c == '=' || c == '+' ||
+         c == '-';
+}
+
+/// True when a plain (unquoted) emission of `s` reads back as the same string in every
+/// YAML reader: it starts with a letter, `_` or `/` (so it is no number, in any YAML
+/// version), holds no YAML syntax, and is no null/bool word of YAML 1.1 or 1.2.
+bool safe_plain(std::string_view s) {
+  if (s.empty() || !plain_first_char(s[0])) return false;
+  for (char c : s) {
+    if (!plain_char(c)) return false;
+  }
+  return !is_null_word(s) && !bool_word(s) && !yaml11_bool_word(s);
 }
 
 void emit(YAML::Emitter& out, const json& value) {

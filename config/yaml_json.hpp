@@ -9,8 +9,9 @@
 
 namespace autodiscd {
 
-/// Converts a YAML node into JSON. Plain scalars are typed by the YAML 1.2 core schema
-/// (null, true/false, integers, floats); quoted scalars and `!!str` stay strings.
+/// Converts a YAML node into JSON. Plain scalars are typed as the Datadog Agent's YAML 1.1
+/// reader types them (null, true/false and yes/no/on/off, integers incl. 0x/0b/octal/`_`,
+/// floats); quoted scalars and `!!str` stay strings.
 json yaml_to_json(const YAML::Node& node);
 
 /// Emits a JSON tree as block YAML. Strings that a YAML reader would type as something

@@ -1,5 +1,8 @@
 #include "listeners/ad_templates.hpp"
 
+#include <algorithm>
+#include <set>
+
 #include "config/template_loader.hpp"
 
 namespace autodiscd {
@@ -115,11 +118,31 @@ service_templates parse_ad_templates(const std::map<std::string, std::string>& e
   service_templates out;
   if (const auto* checks = find(entries, prefix, "checks")) {
     parse_v2(*checks, std::string(prefix) + "checks", where, out);
+    // The logs label applies with v2 too: to the first check, or as a logs-only config.
+    if (const auto* logs_text = find(entries, prefix, "logs")) {
+      const auto key = std::string(prefix) + "logs";
+      auto logs = parse_json(*logs_text, key, where, out.errors);
+      if (logs && !logs->is_array()) {
+        out.errors.push_back(std::string(where) + ": " + key + ": expected a JSON list");
+      } else if (logs && !out.templates.empty()) {
+        out.templates.front().logs = *logs;
+      } else if (logs) {
+        add_template({{"logs", *logs}}, "logs", std::string(where) + " " + key, out);
+      }
+    }
   } else {
     parse_v1(entries, prefix, where, out);
   }
-  if (const auto* ignore = find(entries, prefix, "ignore_autodiscovery_tags"); ignore && *ignore == "true") {
-    for (auto& t : out.templates) t.ignore_autodiscovery_tags = true;
+  if (const auto* ignore = find(entries, prefix, "ignore_autodiscovery_tags")) {
+    // Read like Go's strconv.ParseBool, as the Datadog Agent does.
+    static const std::set<std::string> truthy{"1", "t", "T", "true", "True", "TRUE"};
+    static const std::set<std::string> falsy{"0", "f", "F", "false", "False", "FALSE"};
+    if (truthy.contains(*ignore)) {
+      for (auto& t : out.templates) t.ignore_autodiscovery_tags = true;
+    } else if (!falsy.contains(*ignore)) {
+      out.errors.push_back(std::string(where) + ": " + std::string(prefix) +
+                           "ignore_autodiscovery_tags: expected true or false");
+    }
   }
   // A malformed entry rejects this source's label templates only (never file templates).
   if (!out.errors.empty()) out.templates.clear();

@@ -44,7 +44,10 @@ config_errors parse_static_services(const std::string& text, const std::string& 
     if (auto hosts = r.child("hosts"); hosts.IsDefined() && !hosts.IsNull()) {
       svc.hosts.emplace();
       if (!hosts.IsMap()) r.error("hosts", "expected a map of network name to IP (" + at_line(hosts) + ")");
-      else for (const auto& h : hosts) (*svc.hosts)[h.first.Scalar()] = h.second.IsScalar() ? h.second.Scalar() : "";
+      else for (const auto& h : hosts) {
+        if (!h.second.IsScalar()) r.error("hosts." + h.first.Scalar(), "expected an IP address (" + at_line(h.second) + ")");
+        else (*svc.hosts)[h.first.Scalar()] = h.second.Scalar();
+      }
     }
     if (auto ports = r.child("ports"); ports.IsDefined() && !ports.IsNull()) {
       svc.ports.emplace();
@@ -86,7 +89,10 @@ config_errors parse_static_services(const std::string& text, const std::string& 
     svc.ready = r.boolean("ready", true);
     if (auto extra = r.child("extra"); extra.IsDefined() && !extra.IsNull()) {
       if (!extra.IsMap()) r.error("extra", "expected a map of strings");
-      else for (const auto& e : extra) svc.extra[e.first.Scalar()] = e.second.IsScalar() ? e.second.Scalar() : "";
+      else for (const auto& e : extra) {
+        if (!e.second.IsScalar()) r.error("extra." + e.first.Scalar(), "expected a string (" + at_line(e.second) + ")");
+        else svc.extra[e.first.Scalar()] = e.second.Scalar();
+      }
     }
     r.finish();
     if (!svc.id.empty() && out.contains(svc.id)) {
