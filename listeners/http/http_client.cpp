@@ -510,8 +510,13 @@ net::awaitable<http_result> run_request(state_ptr st, http_request req) {
         co_return r;
       }
     }
-    exchange_outcome out = c->tls ? co_await exchange(*c->tls, st, c, req, reused)
-                                  : co_await exchange(*c->plain, st, c, req, reused);
+    // Never `co_await` inside ?: (GCC 12 miscompiles it): two plain statements.
+    exchange_outcome out;
+    if (c->tls) {
+      out = co_await exchange(*c->tls, st, c, req, reused);
+    } else {
+      out = co_await exchange(*c->plain, st, c, req, reused);
+    }
     if (out.retry && attempt == 0) {
       c->close();
       continue;
@@ -611,8 +616,12 @@ net::awaitable<http_result> run_stream(state_ptr st, http_request req, std::func
     r.error = std::move(*err);
     co_return r;
   }
-  http_result r = c->tls ? co_await stream_body(*c->tls, st, c, req, on_data, on_headers)
-                         : co_await stream_body(*c->plain, st, c, req, on_data, on_headers);
+  http_result r;
+  if (c->tls) {
+    r = co_await stream_body(*c->tls, st, c, req, on_data, on_headers);
+  } else {
+    r = co_await stream_body(*c->plain, st, c, req, on_data, on_headers);
+  }
   c->close();
   co_return r;
 }
