@@ -2,5 +2,9 @@
 function(autodiscd_warnings target)
   target_compile_options(${target} PRIVATE
     -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align
-    -Wunused -Woverloaded-virtual -Wnull-dereference -Wformat=2 -Werror)
+    -Wunused -Woverloaded-virtual -Wnull-dereference -Wformat=2 -Werror
+    # GCC 12 at -O2 reports a "potential null pointer dereference" inside Asio's any_executor
+    # comparison (io_context.hpp) when inlined into our coroutines: a false positive that breaks
+    # every optimized build. Still a warning there, an error in Debug.
+    $<$<NOT:$<CONFIG:Debug>>:-Wno-error=null-dereference>)
 endfunction()
