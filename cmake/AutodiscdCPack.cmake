@@ -27,13 +27,14 @@ install(DIRECTORY ${CMAKE_SOURCE_DIR}/examples/templates/
 install(DIRECTORY DESTINATION /var/lib/autodiscd/conf.d COMPONENT daemon)
 
 # Documentation: README, copyright, changelog (gzip -9n, as Debian policy wants), man page.
-configure_file(${AUTODISCD_PKG_DIR}/debian/changelog.in ${AUTODISCD_PKG_BUILD}/changelog.Debian @ONLY)
+# A native package (no Debian revision): its changelog is changelog.gz.
+configure_file(${AUTODISCD_PKG_DIR}/debian/changelog.in ${AUTODISCD_PKG_BUILD}/changelog @ONLY)
 find_program(AUTODISCD_GZIP gzip)
 if(AUTODISCD_GZIP)
-  execute_process(COMMAND ${AUTODISCD_GZIP} -9nf -k ${AUTODISCD_PKG_BUILD}/changelog.Debian)
+  execute_process(COMMAND ${AUTODISCD_GZIP} -9nf -k ${AUTODISCD_PKG_BUILD}/changelog)
   configure_file(${AUTODISCD_PKG_DIR}/autodiscd.1 ${AUTODISCD_PKG_BUILD}/autodiscd.1 COPYONLY)
   execute_process(COMMAND ${AUTODISCD_GZIP} -9nf -k ${AUTODISCD_PKG_BUILD}/autodiscd.1)
-  install(FILES ${AUTODISCD_PKG_BUILD}/changelog.Debian.gz
+  install(FILES ${AUTODISCD_PKG_BUILD}/changelog.gz
           DESTINATION /usr/share/doc/autodiscd COMPONENT daemon)
   install(FILES ${AUTODISCD_PKG_BUILD}/autodiscd.1.gz
           DESTINATION /usr/share/man/man1 COMPONENT daemon)
@@ -55,7 +56,7 @@ set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME autodiscd)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_VENDOR "the autodiscd authors")
-set(CPACK_PACKAGE_CONTACT "autodiscd developers <autodiscd@localhost.localdomain>")
+set(CPACK_PACKAGE_CONTACT "autodiscd developers <autodiscd@example.org>")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "standalone autodiscovery daemon for monitoring agents")
@@ -70,7 +71,6 @@ Prometheus file_sd target groups.")
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
-set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://localhost.localdomain/autodiscd")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # What the maintainer scripts call (adduser, deb-systemd-helper); shlibdeps adds the libraries.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, init-system-helpers (>= 1.54)")

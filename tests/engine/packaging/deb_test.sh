@@ -43,7 +43,7 @@ if [ -n "$keep" ]; then mkdir -p "$keep" && cp "$deb" "$keep/"; fi
 dpkg-deb -c "$deb" > "$work/contents"
 for path in ./usr/bin/autodiscd ./lib/systemd/system/autodiscd.service ./etc/autodiscd/autodiscd.yaml \
             ./etc/autodiscd/templates/redisdb.d/auto_conf.yaml ./var/lib/autodiscd/conf.d/ \
-            ./usr/share/doc/autodiscd/copyright ./usr/share/doc/autodiscd/changelog.Debian.gz \
+            ./usr/share/doc/autodiscd/copyright ./usr/share/doc/autodiscd/changelog.gz \
             ./usr/share/man/man1/autodiscd.1.gz; do
   grep -q " $path\$" "$work/contents" || { cat "$work/contents"; fail "the package lacks $path"; }
 done
