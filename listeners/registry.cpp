@@ -3,6 +3,8 @@
 #include <array>
 
 #include "listeners/docker/docker_listener.hpp"
+#include "listeners/ecs/ecs_listener.hpp"
+#include "listeners/kubelet/kubelet_listener.hpp"
 #include "listeners/static/static_listener.hpp"
 
 namespace autodiscd {
@@ -12,6 +14,8 @@ std::span<const listener_factory> listener_factories() {
   static const std::array factories{
       listener_factory{"static", &static_listener::validate, &static_listener::create},
       listener_factory{"docker", &docker_listener::validate, &docker_listener::create},
+      listener_factory{"kubelet", &kubelet_listener::validate, &kubelet_listener::create},
+      listener_factory{"ecs", &ecs_listener::validate, &ecs_listener::create},
   };
   return factories;
 }

@@ -198,7 +198,7 @@ fake_http_server::fake_http_server(net::io_context& io, fake_server_options opti
       state_->ssl_ctx.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
     }
   }
-  const tcp::endpoint endpoint(net::ip::make_address("127.0.0.1"), 0);
+  const tcp::endpoint endpoint(net::ip::make_address("127.0.0.1"), state_->options.port);
   state_->acceptor.open(endpoint.protocol());
   state_->acceptor.set_option(net::socket_base::reuse_address(true));
   state_->acceptor.bind(endpoint);

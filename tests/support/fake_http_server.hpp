@@ -71,6 +71,7 @@ struct fake_server_options {
   std::string cert_file;       ///< tls: server certificate chain (PEM)
   std::string key_file;        ///< tls: server key (PEM)
   std::string client_ca_file;  ///< tls: when set, a client certificate signed by it is required
+  unsigned short port = 0;     ///< 0: any free port (a fixed one lets a test replace a server)
 };
 
 class fake_http_server {

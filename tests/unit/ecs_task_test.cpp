@@ -113,7 +113,7 @@ TEST_CASE("ecs: task tags, labels templates and check.id", "[ecs]") {
   REQUIRE(redis.label_templates.templates.size() == 1);
   const auto r = resolve_service(redis, template_index{}, &no_env);
   REQUIRE(r.configs.size() == 1);
-  CHECK_THAT(r.configs[0].content, Catch::Contains("host: 172.31.115.18"));
+  CHECK_THAT(r.configs[0].content, Catch::Contains("172.31.115.18"));
   CHECK_THAT(r.configs[0].content, Catch::Contains("team:storage"));
 
   labels["com.datadoghq.ad.checks"] = R"({"redisdb": )";

@@ -125,7 +125,7 @@ TEST_CASE("kubelet: v1 annotations become templates; readiness gates configs", "
   auto r = resolve(redis);
   REQUIRE(r.rejected.empty());
   REQUIRE(r.configs.size() == 1);
-  CHECK_THAT(r.configs[0].content, Catch::Contains("host: 192.168.253.15"));
+  CHECK_THAT(r.configs[0].content, Catch::Contains("192.168.253.15"));
   CHECK_THAT(r.configs[0].content, Catch::Contains("port: 6379"));
 
   // Ready=False: same service, not ready, no configs; the pod service stays ready.
