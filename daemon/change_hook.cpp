@@ -104,6 +104,9 @@ void change_hook::arm() {
   const auto latest = *first_pending_ + config_.debounce * 10;
   debounce_timer_.expires_at(std::min(now + config_.debounce, std::max(latest, now)));
   debounce_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec != net::error::operation_aborted) {
+      logger("hook")->debug("debounce fired: ec={} running={} pending={}", ec.message(), static_cast<bool>(run_), pending_.size());
+    }
     if (ec || stopped_ || run_ || pending_.empty()) return;
     start_run();
   });
