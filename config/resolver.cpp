@@ -62,7 +62,12 @@ void merge_tags(json& instance, const std::vector<std::string>& tags) {
 
 json file_sd_group(json file_sd) {
   json group = json::object();
-  group["targets"] = std::move(file_sd["targets"]);
+  // Prometheus wants strings: a whole-variable target may have been typed as a number.
+  json targets = json::array();
+  for (const auto& target : file_sd["targets"]) {
+    targets.push_back(target.is_string() ? target.get<std::string>() : target.dump());
+  }
+  group["targets"] = std::move(targets);
   json labels = json::object();
   if (auto it = file_sd.find("labels"); it != file_sd.end() && it->is_object()) {
     for (const auto& [key, value] : it->items()) {
@@ -116,7 +121,12 @@ resolution resolve_service(const service& svc, const template_index& templates, 
         reject(*error);
         continue;
       }
-      content = file_sd_group(std::move(file_sd)).dump(2) + "\n";
+      try {
+        content = file_sd_group(std::move(file_sd)).dump(2) + "\n";
+      } catch (const json::type_error& e) {  // invalid UTF-8 from the template or the service
+        reject(std::string("cannot write the file_sd group as JSON: ") + e.what());
+        continue;
+      }
     } else {
       json init_config = t->init_config;
       json instances = t->instances;

@@ -140,11 +140,32 @@ bool plain_char(char c) {
          c == '-';
 }
 
+/// Digits separated by two or more dots ("172.17.0.2", "1.2.3"): a string in every YAML
+/// reader, so IP addresses and versions stay unquoted.
+bool dotted_numbers(std::string_view s) {
+  int dots = 0;
+  bool digit_before = false;
+  for (char c : s) {
+    if (c == '.') {
+      if (!digit_before) return false;
+      ++dots;
+      digit_before = false;
+    } else if (is_digit(c)) {
+      digit_before = true;
+    } else {
+      return false;
+    }
+  }
+  return dots >= 2 && digit_before;
+}
+
 /// True when a plain (unquoted) emission of `s` reads back as the same string in every
 /// YAML reader: it starts with a letter, `_` or `/` (so it is no number, in any YAML
-/// version), holds no YAML syntax, and is no null/bool word of YAML 1.1 or 1.2.
+/// version), holds no YAML syntax, and is no null/bool word of YAML 1.1 or 1.2; or it is
+/// dotted numbers like an IPv4 address.
 bool safe_plain(std::string_view s) {
-  if (s.empty() || !plain_first_char(s[0])) return false;
+  if (s.empty()) return false;
+  if (!plain_first_char(s[0])) return dotted_numbers(s);
   for (char c : s) {
     if (!plain_char(c)) return false;
   }
@@ -192,6 +213,39 @@ void emit(YAML::Emitter& out, const json& value) {
 }
 
 }  // namespace
+
+std::optional<std::size_t> invalid_utf8_at(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t length = 0;
+    unsigned lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      length = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      length = 3;
+      if (c == 0xE0) lo = 0xA0;  // no overlong forms
+      if (c == 0xED) hi = 0x9F;  // no surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      length = 4;
+      if (c == 0xF0) lo = 0x90;  // no overlong forms
+      if (c == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
+    } else {
+      return i;
+    }
+    if (i + length > text.size()) return i;
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto b = static_cast<unsigned char>(text[i + k]);
+      if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return i;
+    }
+    i += length;
+  }
+  return std::nullopt;
+}
 
 json yaml_to_json(const YAML::Node& node) {
   switch (node.Type()) {

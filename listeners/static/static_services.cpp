@@ -1,7 +1,10 @@
 #include "listeners/static/static_services.hpp"
 
+#include <algorithm>
+
 #include <yaml-cpp/yaml.h>
 
+#include "config/yaml_json.hpp"
 #include "config/yaml_reader.hpp"
 
 namespace autodiscd {
@@ -17,6 +20,12 @@ config_errors parse_static_services(const std::string& text, const std::string& 
                                     const std::string& listener_name, service_map& out) {
   config_errors errors;
   out.clear();
+  // Service fields end up in JSON output (the `services` contract, configs): UTF-8 only.
+  if (auto at = invalid_utf8_at(text)) {
+    const auto line = std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(*at), '\n') + 1;
+    errors.push_back({file, "", "not valid UTF-8 at line " + std::to_string(line) + " (byte " + std::to_string(*at) + ")"});
+    return errors;
+  }
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -58,13 +67,16 @@ config_errors parse_static_services(const std::string& text, const std::string& 
           const auto key = "ports[" + std::to_string(p) + "]";
           const auto entry = ports[p];
           service_port port;
-          YAML::Node number = entry;
-          if (entry.IsMap()) {
+          // Never assign one YAML::Node to another that already refers into the document:
+          // yaml-cpp then rewrites the document itself. Initialise once instead.
+          const YAML::Node number = [&] {
+            if (!entry.IsMap()) return entry;
             yaml_reader pr(entry, file, r.path(key), errors);
             port.name = pr.string("name", "");
-            number = pr.child("port");
+            auto value = pr.child("port");
             pr.finish();
-          }
+            return value;
+          }();
           int value = 0;
           try {
             value = number.IsScalar() ? number.as<int>() : 0;
