@@ -60,9 +60,9 @@ set(CPACK_PACKAGE_CONTACT "autodiscd developers <autodiscd@example.org>")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "standalone autodiscovery daemon for monitoring agents")
+# CPack takes the synopsis from the summary above; this is the extended description.
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
-"standalone autodiscovery daemon for monitoring agents
-autodiscd watches where services run (the Docker Engine API, the kubelet's
+"autodiscd watches where services run (the Docker Engine API, the kubelet's
 /pods, the ECS task metadata endpoint, or a static services file), matches
 each running container to check templates by its autodiscovery identifiers,
 fills the template variables and writes the resolved configs atomically into
