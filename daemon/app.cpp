@@ -270,6 +270,7 @@ std::optional<std::string> app::reload(daemon_config next) {
       is_kept[match] = true;
     } else {
       listeners_[i]->stop();
+      retired_listeners_.push_back(std::move(listeners_[i]));
       dropped.push_back(old.name);
       log->info("reload: listener={} stopped (settings changed or removed)", old.name);
     }

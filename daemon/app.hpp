@@ -110,6 +110,9 @@ class app : public service_sink {
   template_index templates_;
   config_errors template_errors_;
   std::vector<std::unique_ptr<listener>> listeners_;
+  /// Listeners stopped by a reload: kept alive until the app goes, because their cancelled
+  /// operations still complete on the loop.
+  std::vector<std::unique_ptr<listener>> retired_listeners_;
   std::vector<listener_state> states_;
   std::map<std::string, service> services_;
   std::map<std::string, resolution> resolutions_;
