@@ -114,6 +114,11 @@ std::optional<daemon_config> load_config(const options& o) {
 int check_config(const options& o) {
   auto config = load_config(o);
   if (!config) return exit_config_error;
+  std::string listen_error;
+  if (!parse_listen_address(config->status_listen, listen_error)) {
+    std::cerr << "config error:\n" << o.config << ": status.listen: " << listen_error << "\n";
+    return exit_config_error;
+  }
   auto templates = load_templates(config->template_dirs);
   std::cout << "config " << o.config << ": ok (" << config->listeners.size() << " listeners)\n";
   std::cout << "templates: " << templates.templates.size() << " loaded from " << config->template_dirs.size()

@@ -197,3 +197,12 @@ TEST_CASE("status server: an address in use is retried while discovery runs", "[
   CHECK(test::eventually([&] { return fetch_status(listen, "/healthz", 1s).status == 200; }, 12s));
   CHECK(d.daemon->running());
 }
+
+TEST_CASE("status server: a malformed status.listen is a config error (exit 78)", "[status_server]") {
+  test::ops_setup setup("somewhere:http");
+  std::string out;
+  CHECK(test::run_command(test::autodiscd_binary() + " check-config --config " + setup.config, out) == 78);
+  CHECK(out.find("status.listen") != std::string::npos);
+  CHECK(test::run_command(test::autodiscd_binary() + " run --config " + setup.config, out) == 78);
+  CHECK(out.find("status.listen") != std::string::npos);
+}
