@@ -172,43 +172,104 @@ bool safe_plain(std::string_view s) {
   return !is_null_word(s) && !bool_word(s) && !yaml11_bool_word(s);
 }
 
-void emit(YAML::Emitter& out, const json& value) {
+/// A double-quoted scalar: every byte that could end, fold or break it is escaped,
+/// including the YAML 1.1 line breaks NEL, LS and PS.
+void write_quoted(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out += '"';
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 0xf];
+    } else if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0x85) {
+      out += "\\u0085";  // not \N: yaml-cpp decodes that to a bare 0x85 byte
+      i += 1;
+    } else if (c == 0xe2 && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0x80 &&
+               (static_cast<unsigned char>(s[i + 2]) == 0xa8 || static_cast<unsigned char>(s[i + 2]) == 0xa9)) {
+      out += static_cast<unsigned char>(s[i + 2]) == 0xa8 ? "\\u2028" : "\\u2029";
+      i += 2;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += '"';
+}
+
+void write_string(std::string& out, std::string_view s) {
+  if (safe_plain(s)) out += s;
+  else write_quoted(out, s);
+}
+
+bool is_block(const json& value) { return (value.is_object() || value.is_array()) && !value.empty(); }
+
+void write_scalar(std::string& out, const json& value) {
   switch (value.type()) {
     case json::value_t::object:
-      if (value.empty()) out << YAML::Flow;
-      out << YAML::BeginMap;
-      for (const auto& [key, child] : value.items()) {
-        out << YAML::Key;
-        if (safe_plain(key)) out << key;
-        else out << YAML::DoubleQuoted << key;
-        out << YAML::Value;
-        emit(out, child);
-      }
-      out << YAML::EndMap;
+      out += "{}";  // only ever called for empty containers
       break;
     case json::value_t::array:
-      if (value.empty()) out << YAML::Flow;
-      out << YAML::BeginSeq;
-      for (const auto& child : value) emit(out, child);
-      out << YAML::EndSeq;
+      out += "[]";
       break;
-    case json::value_t::string: {
-      const auto& s = value.get_ref<const std::string&>();
-      if (safe_plain(s)) out << s;
-      else out << YAML::DoubleQuoted << s;
+    case json::value_t::string:
+      write_string(out, value.get_ref<const std::string&>());
       break;
-    }
     case json::value_t::boolean:
-      out << (value.get<bool>() ? "true" : "false");
+      out += value.get<bool>() ? "true" : "false";
       break;
     case json::value_t::number_integer:
     case json::value_t::number_unsigned:
     case json::value_t::number_float:
-      out << value.dump();
+      out += value.dump();
       break;
     default:
-      out << YAML::Null;
+      out += '~';
       break;
+  }
+}
+
+void new_line(std::string& out, int indent) {
+  out += '\n';
+  out.append(static_cast<std::size_t>(indent), ' ');
+}
+
+/// Writes a non-empty map or list whose first line starts at the current position and
+/// whose other lines are indented by `indent`. Block style, like yaml-cpp with indent 2.
+void write_block(std::string& out, const json& value, int indent) {
+  bool first = true;
+  if (value.is_object()) {
+    for (const auto& [key, child] : value.items()) {
+      if (!first) new_line(out, indent);
+      first = false;
+      write_string(out, key);
+      out += ':';
+      if (is_block(child)) {
+        new_line(out, indent + 2);
+        write_block(out, child, indent + 2);
+      } else {
+        out += ' ';
+        write_scalar(out, child);
+      }
+    }
+  } else {
+    for (const auto& child : value) {
+      if (!first) new_line(out, indent);
+      first = false;
+      out += "- ";
+      if (is_block(child)) write_block(out, child, indent + 2);
+      else write_scalar(out, child);
+    }
   }
 }
 
@@ -273,11 +334,12 @@ json yaml_to_json(const YAML::Node& node) {
 }
 
 std::string json_to_yaml(const json& value) {
-  YAML::Emitter out;
-  out.SetIndent(2);
-  emit(out, value);
-  std::string text = out.c_str();
-  if (!text.empty() && text.back() != '\n') text += '\n';
+  // Hand-written: yaml-cpp's emitter re-checks every plain scalar with its own regular
+  // expressions, which cost most of the time; our strings are already classified.
+  std::string text;
+  if (is_block(value)) write_block(text, value, 0);
+  else write_scalar(text, value);
+  text += '\n';
   return text;
 }
 

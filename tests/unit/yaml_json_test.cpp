@@ -87,7 +87,7 @@ TEST_CASE("json_to_yaml quotes every string a reader would type or parse as synt
       "6379", "-1", "+1", "0x1F", "017", "1_000", "1.5", "1e3", ".inf", "-.inf", ".nan",
       "1:20", "2001-12-14", "a: b", "a:b", "- x", "[x]", "{x}", "x, y", "#x", "x #y", "&a", "*a", "!t",
       "|", ">", "'", "\"", "%x", "@x", "`x", "\n", "a\nb", "\t", "\\", "--- x", "...", "?", "? x",
-      "x: |", "}: {", "\n- evil: 1", "\xE2\x9C\x93", "a\x01" "b", "=", "<<",
+      "x: |", "}: {", "\n- evil: 1", "a\xC2\x85" "b", "a\xE2\x80\xA8" "b", "a\xE2\x80\xA9" "b", "\x7f", "\r\n", "\xE2\x9C\x93", "a\x01" "b", "=", "<<",
       "plain", "with space", "172.17.0.2", "1.2.3", "1..2", "1.2.", ".1.2", "1.2.3e4", "http://host:80/path", "service:web", "/var/log/x.log", "_x", "a.b-c=d+e@f"};
   for (const auto& s : strings) {
     INFO("string: " << json(s).dump());
@@ -109,6 +109,17 @@ TEST_CASE("json_to_yaml writes plain scalars where safe and numbers as numbers",
   // IPv4 addresses and versions stay plain; numbers-looking strings are quoted.
   CHECK(json_to_yaml(json::parse(R"({"ip": "172.17.0.2", "v": "1.2.3", "f": "1.5", "p": "6379"})")) ==
         "ip: 172.17.0.2\nv: 1.2.3\nf: \"1.5\"\np: \"6379\"\n");
+}
+
+TEST_CASE("json_to_yaml nests block maps and lists like yaml-cpp", "[yaml]") {
+  json doc = json::parse(R"({"a": [{"b": 1, "c": [1, [2, 3], {}]}, []], "d": {"e": {"f": null}}, "g": [{"h": [{"i": 1}]}]})");
+  CHECK(json_to_yaml(doc) ==
+        "a:\n  - b: 1\n    c:\n      - 1\n      - - 2\n        - 3\n      - {}\n  - []\n"
+        "d:\n  e:\n    f: ~\n"
+        "g:\n  - h:\n      - i: 1\n");
+  CHECK(round_trip(doc) == doc);
+  CHECK(json_to_yaml(json("x")) == "x\n");
+  CHECK(json_to_yaml(json::object()) == "{}\n");
 }
 
 TEST_CASE("json_to_yaml is fast enough for large configs", "[yaml][perf]") {
