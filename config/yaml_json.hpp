@@ -1,7 +1,10 @@
 #pragma once
 // Conversions between YAML documents and the JSON trees templates are held in.
 
+#include <cstddef>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include <yaml-cpp/yaml.h>
 
@@ -13,6 +16,11 @@ namespace autodiscd {
 /// reader types them (null, true/false and yes/no/on/off, integers incl. 0x/0b/octal/`_`,
 /// floats); quoted scalars and `!!str` stay strings.
 json yaml_to_json(const YAML::Node& node);
+
+/// The offset of the first byte of `text` that is not well-formed UTF-8 (overlong forms,
+/// surrogates and code points above U+10FFFF included), or nullopt when all of it is. Files
+/// whose values end up in JSON output (services, configs, file_sd) must be UTF-8.
+std::optional<std::size_t> invalid_utf8_at(std::string_view text);
 
 /// Emits a JSON tree as block YAML. Strings that a YAML reader would type as something
 /// else (or that hold YAML syntax) are double-quoted, so no value can change the structure.

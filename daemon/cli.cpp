@@ -153,7 +153,7 @@ int snapshot(const options& o) {
     }
   }
   const auto report = o.command == "services" ? services_report(a) : configs_report(a);
-  std::cout << report.dump(2) << "\n";
+  std::cout << report.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
   a.stop();
   io.restart();
   io.run_for(std::chrono::milliseconds(200));
@@ -186,7 +186,7 @@ int status_command(const options& o) {
     std::cerr << "autodiscd status: the daemon answered something that is not JSON\n";
     return 1;
   }
-  if (o.json) std::cout << report.dump(2) << "\n";
+  if (o.json) std::cout << report.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
   else std::cout << format_status_text(report);
   return report.value("ready", false) ? 0 : 3;
 }

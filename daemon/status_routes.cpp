@@ -19,7 +19,8 @@ bool is_ip_literal(const std::string& host) {
 status_response json_response(unsigned status, const json& body) {
   status_response r;
   r.status = status;
-  r.body = body.dump(2) + "\n";
+  // File names and template values are bytes: never let one make dump() throw.
+  r.body = body.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
   return r;
 }
 

@@ -14,12 +14,27 @@ const std::string* find(const std::map<std::string, std::string>& entries, std::
   return it == entries.end() ? nullptr : &it->second;
 }
 
+/// Templates are a few levels deep; a label nested deeper is refused before anything walks
+/// it recursively (substitution, YAML output), so a hostile label cannot exhaust the stack.
+constexpr int max_label_depth = 64;
+
 /// Parses one entry as JSON; appends an error naming the key on failure.
 std::optional<json> parse_json(const std::string& text, const std::string& key, std::string_view where,
                                std::vector<std::string>& errors) {
+  bool too_deep = false;
+  const json::parser_callback_t depth_limit = [&too_deep](int depth, json::parse_event_t, json&) {
+    if (depth > max_label_depth) too_deep = true;
+    return !too_deep;  // once too deep, drop everything (parsing stays linear)
+  };
   try {
-    return json::parse(text);
-  } catch (const json::parse_error& e) {
+    auto tree = json::parse(text, depth_limit);
+    if (too_deep) {
+      errors.push_back(std::string(where) + ": " + key + ": JSON nested deeper than " +
+                       std::to_string(max_label_depth) + " levels");
+      return std::nullopt;
+    }
+    return tree;
+  } catch (const json::exception& e) {  // parse errors, and numbers out of range (1e999)
     errors.push_back(std::string(where) + ": " + key + ": invalid JSON: " + e.what());
     return std::nullopt;
   }
