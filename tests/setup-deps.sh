@@ -25,6 +25,8 @@ test_packages=(
   openssl
   curl
   python3
+  clang-14
+  libclang-rt-14-dev
 )
 
 packages=("${build_packages[@]}")

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang (-fsanitize=fuzzer,address,undefined) in build-fuzz
+# and runs each for N seconds, two at a time, seeded from tests/fuzz/seeds and tests/fixtures.
+#   tests/fuzz/run.sh                 every target, FUZZ_SECONDS (default 30) each
+#   tests/fuzz/run.sh 600 fuzz_resolve  one target for 10 minutes
+# Exits non-zero when a target crashes, leaks, times out or breaks an invariant; the input
+# that did it is saved in build-fuzz/fuzz-artifacts/ (reproduce: build-fuzz/tests/fuzz/<target> <file>).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root="$PWD"
+seconds="${1:-${FUZZ_SECONDS:-30}}"
+if [ "$#" -gt 0 ]; then shift; fi
+jobs="${JOBS:-2}"
+build="${FUZZ_BUILD_DIR:-build-fuzz}"
+cxx="${FUZZ_CXX:-clang++-14}"
+
+echo "== fuzz: build ($cxx, $build)"
+# -O1 and line tables only: libFuzzer's usual choice, and the quickest to compile.
+cmake -S . -B "$build" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=Debug \
+  -DCMAKE_CXX_FLAGS_DEBUG="-O1 -gline-tables-only" \
+  -DAUTODISCD_FUZZ=ON -DAUTODISCD_BUILD_TESTS=OFF >/dev/null
+targets=("$@")
+if [ "${#targets[@]}" -eq 0 ]; then
+  for src in tests/fuzz/fuzz_*.cpp; do targets+=("$(basename "$src" .cpp)"); done
+fi
+cmake --build "$build" -j"$jobs" --target "${targets[@]}"
+
+# Seeds beyond tests/fuzz/seeds/<name>: the real files each parser reads.
+extra_seeds() {
+  case "$1" in
+    fuzz_template_file) echo tests/fixtures/auto_conf examples/templates ;;
+    fuzz_daemon_config) echo examples/autodiscd.yaml ;;
+    fuzz_static_services) echo examples/services.yaml ;;
+    fuzz_docker_*) echo tests/fixtures/docker ;;
+    fuzz_kubelet_*) echo tests/fixtures/kubelet ;;
+    fuzz_ecs_*) echo tests/fixtures/ecs ;;
+  esac
+}
+
+run_one() {
+  local name="$1" bin="$build/tests/fuzz/$1" corpus="$build/fuzz-corpus/$1" seeds="$build/fuzz-seeds/$1"
+  mkdir -p "$corpus" "$seeds" "$build/fuzz-artifacts" "$build/fuzz-logs"
+  if [ -d "tests/fuzz/seeds/${name#fuzz_}" ]; then cp -r "tests/fuzz/seeds/${name#fuzz_}/." "$seeds/"; fi
+  for src in $(extra_seeds "$name"); do
+    if [ -d "$src" ]; then
+      find "$src" -type f -name '*.y*ml' -o -type f -name '*.json' | while read -r f; do
+        cp "$f" "$seeds/$(echo "$f" | tr / _)"; done
+    else
+      cp "$src" "$seeds/$(echo "$src" | tr / _)"
+    fi
+  done
+  local dict=()
+  if [ -f "tests/fuzz/dicts/$name.dict" ]; then dict=(-dict="tests/fuzz/dicts/$name.dict"); fi
+  ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}" \
+    "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+      -print_final_stats=1 "${dict[@]}" -artifact_prefix="$build/fuzz-artifacts/$name-" \
+      "$corpus" "$seeds" >"$build/fuzz-logs/$name.log" 2>&1
+}
+
+echo "== fuzz: ${#targets[@]} targets, ${seconds}s each, $jobs at a time"
+declare -A pids
+failed=()
+for t in "${targets[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  run_one "$t" &
+  pids[$t]=$!
+done
+for t in "${targets[@]}"; do
+  if ! wait "${pids[$t]}"; then failed+=("$t"); fi
+done
+
+printf '%-26s %12s %10s %8s  %s\n' target executions exec/s corpus result
+for t in "${targets[@]}"; do
+  log="$build/fuzz-logs/$t.log"
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+  speed=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+  corpus=$(find "$build/fuzz-corpus/$t" -type f | wc -l)
+  result=ok
+  for f in "${failed[@]}"; do if [ "$f" = "$t" ]; then result="FAILED (log: $log)"; fi; done
+  printf '%-26s %12s %10s %8s  %s\n' "$t" "$runs" "$speed" "$corpus" "$result"
+done
+if [ "${#failed[@]}" -gt 0 ]; then
+  for t in "${failed[@]}"; do
+    echo "== $t failed; end of its log:"
+    tail -n 60 "$build/fuzz-logs/$t.log"
+  done
+  echo "== inputs saved in $build/fuzz-artifacts/"
+  exit 1
+fi
+echo "== fuzz: no crash"
