@@ -39,7 +39,12 @@ struct private_dockerd {
       return;
     }
     fs::create_directories(base + "/certs");
-    certs = test::make_test_certs(base + "/certs", "docker", {"127.0.0.1", "localhost"});
+    try {
+      certs = test::make_test_certs(base + "/certs", "docker", {"127.0.0.1", "localhost"});
+    } catch (const std::exception& e) {
+      error = std::string("cannot make test certificates: ") + e.what();
+      return;
+    }
     std::string out;
     const std::string args = " --tlsverify --tlscacert " + certs.ca_file + " --tlscert " + certs.server_cert_file +
                              " --tlskey " + certs.server_key_file + " -H tcp://127.0.0.1:2376";
