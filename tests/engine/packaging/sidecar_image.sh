@@ -32,7 +32,7 @@ if [ ! -f "$base" ]; then
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
     --dpkgopt='path-exclude=/usr/share/info/*' \
-    bookworm "$base.partial" "$sources" > "$cache/mmdebstrap-$key.log" 2>&1 \
+    --format=tar bookworm "$base.partial" "$sources" > "$cache/mmdebstrap-$key.log" 2>&1 \
     || { tail -20 "$cache/mmdebstrap-$key.log"; rm -f "$base.partial"; fail "mmdebstrap"; }
   mv "$base.partial" "$base"
   echo "rootfs_build_seconds=$(( $(date +%s) - start ))"
