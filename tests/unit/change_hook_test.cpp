@@ -77,10 +77,16 @@ TEST_CASE("change hook: a slow command is killed at its timeout, with its childr
   const auto grandchild = std::stoi(test::read_file(marker));
   // Killed with its process group (it may linger as a zombie of init for a moment).
   bool gone = false;
-  for (int i = 0; i < 100 && !gone; ++i) {
-    gone = ::kill(grandchild, 0) != 0 || test::read_file("/proc/" + std::to_string(grandchild) + "/stat").find(" Z ") != std::string::npos;
+  std::string stat;
+  for (int i = 0; i < 250 && !gone; ++i) {
+    stat = test::read_file("/proc/" + std::to_string(grandchild) + "/stat");
+    const auto state_at = stat.rfind(')');
+    gone = ::kill(grandchild, 0) != 0 || stat.empty() ||
+           (state_at != std::string::npos && stat.size() > state_at + 2 &&
+            (stat[state_at + 2] == 'Z' || stat[state_at + 2] == 'X'));
     if (!gone) f.run_for(20ms);
   }
+  INFO("grandchild " << grandchild << " stat: " << stat);
   CHECK(gone);
 }
 

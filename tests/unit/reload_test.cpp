@@ -145,10 +145,10 @@ TEST_CASE("change hook in the daemon: 100 quick changes run it once or twice", "
     setup.write_services(services);
     std::this_thread::sleep_for(1ms);
   }
-  REQUIRE(test::eventually([&] { return fs::exists(setup.out + "/redisdb.d/static___svc-99.yaml"); }, 10s));
+  REQUIRE(test::eventually([&] { return fs::exists(setup.out + "/redisdb.d/static___svc-99.yaml"); }, 60s));
   // The daemon may still be working through the burst (each write is a reload): wait for
   // the first run, then long enough for a second one.
-  CHECK(test::eventually([&] { return !test::read_file(runs).empty(); }, 20s));
+  CHECK(test::eventually([&] { return !test::read_file(runs).empty(); }, 60s));
   std::this_thread::sleep_for(2s);
   const auto lines = test::read_file(runs);
   INFO(lines << daemon.log());

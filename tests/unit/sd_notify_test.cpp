@@ -106,7 +106,7 @@ TEST_CASE("sd_notify: the daemon says READY after writing, pings the watchdog, r
   test::child_process daemon({test::autodiscd_binary(), "run", "--config", setup.config}, setup.dir.str() + "/daemon.log",
                              {{"NOTIFY_SOCKET", setup.dir.str() + "/notify"}, {"WATCHDOG_USEC", "200000"}});
   std::vector<std::string> seen;
-  REQUIRE(sock.wait_for("READY=1", 10s, seen));
+  REQUIRE(sock.wait_for("READY=1", 30s, seen));
   INFO(daemon.log());
   // READY comes after the first sync and its configs are on disk.
   CHECK(fs::exists(setup.out + "/redisdb.d/static___redis-1.yaml"));
