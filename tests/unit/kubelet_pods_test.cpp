@@ -211,6 +211,11 @@ TEST_CASE("kubelet: items null, missing and malformed bodies", "[kubelet]") {
   CHECK(parse_pod_list(R"({"kind":"Status","status":"Failure"})", options(), out));
   CHECK(parse_pod_list(R"({"items":{}})", options(), out));
   CHECK(parse_pod_list("", options(), out));
+  CHECK(parse_pod_list(R"({"kind":"PodList","items":[]} trailing)", options(), out));
+  CHECK(parse_pod_list(R"({"kind":"PodList","items":[{"metadata":{"managedFields":[{"a":)", options(), out));
+  // Parts the mapping does not read may hold anything.
+  CHECK_FALSE(parse_pod_list(R"({"kind":"PodList","metadata":{"x":[[{}],null]},"items":[{"spec":{"volumes":[{"a":[1,{"b":null}]}]}}]})",
+                             options(), out));
 }
 
 TEST_CASE("kubelet: %%port_<name>%% in annotations, v2 wins over v1, legacy prefix", "[kubelet]") {
