@@ -68,7 +68,7 @@ echo "config=${found#$out/}"
 cat "$found"
 case "$found" in "$out"/http_check.d/*"${web_id:0:12}"*) ;; *) fail "unexpected path $found";; esac
 web_ip="$(d inspect -f '{{.NetworkSettings.IPAddress}}' "web-$run")"
-grep -q "url: http://$web_ip:8080/health" "$found" || fail "the config lacks the instance url with the container's IP $web_ip"
+grep -qE "url: \"?http://$web_ip:8080/health\"?\$" "$found" || fail "the config lacks the instance url with the container's IP $web_ip"
 [ "$(d inspect -f '{{.State.Running}}' "autodiscd-$run")" = true ] || fail "the sidecar is not running"
 
 # 6. The container goes, its config goes.
