@@ -84,7 +84,7 @@ std::optional<std::string> config_writer::open() {
   fs::create_directories(dir_, ec);
   if (ec) return "cannot create output folder " + dir_ + ": " + ec.message();
   const auto journal_path = dir_ + "/" + journal_name;
-  journal_fd_ = ::open(journal_path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  journal_fd_ = ::open(journal_path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (journal_fd_ < 0) return "cannot open " + journal_path + ": " + errno_text();
   if (::flock(journal_fd_, LOCK_EX | LOCK_NB) != 0) {
     return "output folder " + dir_ + " is in use by another autodiscd (lock on " + journal_path + ")";
@@ -115,7 +115,8 @@ bool config_writer::rewrite_journal() {
   const auto temp = dir_ + "/" + journal_name + temp_suffix;
   std::string text;
   for (const auto& [relative, file] : owned_) text += "+" + relative + "\n";
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ::unlink(temp.c_str());  // a leftover, or a planted link: never written through
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0) return false;
   const bool ok = write_all(fd, text) && ::fsync(fd) == 0;
   ::close(fd);
@@ -205,7 +206,16 @@ bool config_writer::write_file(const std::string& relative, const std::string& c
   }
   const auto file_name = relative.substr(folder.size() + 1);
   const auto temp = folder_path + "/." + file_name + temp_suffix;
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // Never follow a link planted in the output folder: the check folder must be a real
+  // folder, and the temp file is created anew (a leftover or planted entry is removed first).
+  struct stat folder_stat {};
+  if (::lstat(folder_path.c_str(), &folder_stat) != 0) return fail("cannot read folder");
+  if (!S_ISDIR(folder_stat.st_mode)) {
+    errno = ENOTDIR;
+    return fail("refused: not a real folder (a symlink?)");
+  }
+  ::unlink(temp.c_str());
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0) return fail("cannot create temp file");
   if (!write_all(fd, content) || ::fsync(fd) != 0) {
     const int saved = errno;
@@ -232,7 +242,11 @@ bool config_writer::write_file(const std::string& relative, const std::string& c
 bool config_writer::remove_file(const std::string& relative, write_stats& stats,
                                 std::set<std::string>& dirs_to_sync) {
   const auto path = dir_ + "/" + relative;
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+  // A check folder replaced by a link: the file behind it is not ours, leave it.
+  struct stat folder_stat {};
+  const bool real_folder = ::lstat((dir_ + "/" + parent_of(relative)).c_str(), &folder_stat) != 0 ||
+                           S_ISDIR(folder_stat.st_mode);
+  if (real_folder && ::unlink(path.c_str()) != 0 && errno != ENOENT) {
     ++stats.failed;
     stats.errors.push_back(path + ": cannot remove: " + errno_text());
     failed_[relative] = std::nullopt;
