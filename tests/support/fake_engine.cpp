@@ -275,6 +275,17 @@ void fake_engine::cut_streams() {
   impl_->streams.clear();
 }
 
+void fake_engine::drop_connections() {
+  boost::system::error_code ignored;
+  for (auto& w : impl_->all) {
+    if (auto s = w.lock()) {
+      s->shutdown(net::socket_base::shutdown_both, ignored);
+      s->close(ignored);
+    }
+  }
+  impl_->streams.clear();
+}
+
 std::size_t fake_engine::open_streams() const { return impl_->streams.size(); }
 
 }  // namespace autodiscd::test

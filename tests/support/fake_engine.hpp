@@ -107,6 +107,8 @@ class fake_engine {
   /// Closes the event streams without the last chunk (what an engine shutdown does).
   void cut_streams();
   std::size_t open_streams() const;
+  /// Closes every accepted connection (idle kept-alive ones too); keeps accepting new ones.
+  void drop_connections();
 
   // What happened.
   std::size_t connections = 0;

@@ -105,27 +105,28 @@ TEST_CASE("a server that closes after each response: every request still succeed
 
 TEST_CASE("a kept-alive connection closed by the peer is reopened once", "[http][fake]") {
   net::io_context io(1);
-  auto engine = std::make_unique<test::fake_engine>(io.get_executor());
-  http_client client(io.get_executor(), endpoint_of(engine->url()));
+  test::fake_engine engine(io.get_executor());
+  http_client client(io.get_executor(), endpoint_of(engine.url()));
   http_request req;
   req.target = "/_ping";
   REQUIRE(run_request(io, client, req).ok());
-  // Drop every server-side connection; the client's idle one is now dead.
-  engine->cut_streams();
-  engine->hook = [](const std::string&, const std::string& path) -> std::optional<test::fake_reply> {
-    if (path == "/drop") return std::nullopt;
-    return std::nullopt;
-  };
-  auto sock = engine->socket_path();
-  engine->stop();
-  engine.reset();
-  auto again = std::make_unique<test::fake_engine>(io.get_executor());
-  http_client client2(io.get_executor(), endpoint_of(again->url()));
-  REQUIRE(run_request(io, client2, req).ok());
-  // The old client's idle connection is dead and its socket is gone: a connect error.
+  CHECK(engine.connections == 1);
+  // The server drops the idle connection; the next request fails on it and is retried once.
+  engine.drop_connections();
+  io.restart();
+  io.run_for(std::chrono::milliseconds(20));
   auto r = run_request(io, client, req);
+  CHECK(r.ok());
+  CHECK(engine.connections == 2);
+  CHECK(engine.hits["/_ping"] == 2);
+
+  // A missing socket is a connect error naming it.
+  test::temp_dir dir;
+  const auto missing = dir.str() + "/gone.sock";
+  http_client nowhere(io.get_executor(), endpoint_of("unix://" + missing));
+  r = run_request(io, nowhere, req);
   CHECK(r.error.kind == "connect");
-  CHECK(r.error.message.find(sock) != std::string::npos);
+  CHECK(r.error.message.find(missing) != std::string::npos);
 }
 
 TEST_CASE("404 is an http_status error that keeps the response", "[http][fake]") {
