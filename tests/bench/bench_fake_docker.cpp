@@ -95,6 +95,8 @@ int run_sync(const options& opt) {
   const long repeat = opt.num("repeat", 3);
   const auto delay = std::chrono::milliseconds(opt.num("inspect-delay-ms", 1));
   const long concurrency = opt.num("concurrency", 4);
+  // Sizes of 10,000 and more run `repeat-large` times (each run writes that many files).
+  const long repeat_large = opt.num("repeat-large", repeat);
   scale_engine engine;
   engine.set_inspect_delay(delay);
   std::size_t have = 0;
@@ -105,7 +107,8 @@ int run_sync(const options& opt) {
     engine.add_containers(have, static_cast<std::size_t>(n) - have);
     have = static_cast<std::size_t>(n);
     std::vector<double> wall, cpu;
-    for (long r = 0; r < repeat; ++r) {
+    const long runs = n >= 10000 ? repeat_large : repeat;
+    for (long r = 0; r < runs; ++r) {
       daemon_world world(engine.url(), concurrency);
       boost::asio::io_context io;
       auto daemon = std::make_unique<app>(io, world.config, true);
@@ -135,7 +138,7 @@ int run_sync(const options& opt) {
     }
     summary w(wall), c(cpu);
     points.emplace_back(static_cast<double>(n), w.median());
-    rows.push_back({std::to_string(n), std::to_string(repeat), fmt_num(w.min()), fmt_num(w.median()), fmt_num(w.max()),
+    rows.push_back({std::to_string(n), std::to_string(runs), fmt_num(w.min()), fmt_num(w.median()), fmt_num(w.max()),
                     fmt_num(c.median()), fmt_num(w.median() * 1000.0 / static_cast<double>(n))});
   }
   print_table({"containers", "runs", "min ms", "median ms", "max ms", "daemon CPU ms (median)", "µs per container"}, rows);
@@ -205,13 +208,17 @@ event_run play_events(std::size_t containers, double rate, long concurrency) {
     played = true;
   });
   const std::size_t expected = containers / 2;
+  // Settled: exactly the odd containers are services, each with its file (a count alone can
+  // pass through the expected value while starts and destroys are still being applied).
   auto settled = [&] {
-    if (!played) return false;
     const auto& svcs = daemon.services();
-    if (svcs.size() != expected) return false;
-    return daemon.writer()->owned_paths().size() == expected;
+    if (svcs.size() != expected || daemon.writer()->owned_paths().size() != expected) return false;
+    for (std::size_t n = 1; n < containers; n += 2) {
+      if (!svcs.count("docker://" + container_id(n))) return false;
+    }
+    return true;
   };
-  const bool ok = run_until(io, [&] { return played.load() && settled(); }, std::chrono::minutes(3));
+  const bool ok = run_until(io, [&] { return played.load() && settled(); }, std::chrono::minutes(10));
   player.join();
   event_run out;
   out.events = static_cast<double>(script.size());

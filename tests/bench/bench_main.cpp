@@ -12,8 +12,8 @@
 namespace {
 
 constexpr const char* usage = R"(usage: autodiscd_bench COMMAND [--option value]...
-  sync        --containers 100,1000,10000 --repeat 3 --inspect-delay-ms 1 --concurrency 4
-  events      --containers 20000 --load 0.5 --duration-s 4 --repeat 3
+  sync        --containers 100,1000,10000 --repeat 3 [--repeat-large 1] --inspect-delay-ms 1 --concurrency 4
+  events      --containers 2000 --load 0.5 --duration-s 4 --repeat 3
   kubelet     --pods 250,1000,5000 --repeat 20 [--changed-percent 10]
   writer      --configs 2000 --repeat 3 [--dir /path/on/the/disk/to/measure]
   fake-engine --containers 1000 --inspect-delay-ms 1 --socket-link PATH [--events-per-s M]
