@@ -305,14 +305,21 @@ int run_real_docker(const options& opt) {
     start_call.push_back(s.start_call);
     if (s.from_return < 0) ++before_return;
   }
-  summary fr(from_return), fs(from_send), fl(floor), sc(start_call), rm(run.removals);
+  std::vector<double> removals;
+  std::size_t removed_before_return = 0;
+  for (double v : run.removals) {
+    removals.push_back(std::max(0.0, v));
+    if (v < 0) ++removed_before_return;
+  }
+  summary fr(from_return), fs(from_send), fl(floor), sc(start_call), rm(removals);
   std::cout << "| figure | samples | min ms | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|---|\n";
   std::cout << fmt::format("| start returned -> config file renamed into place (0 when the file came first: {} of {}) | {} | {} |\n",
                            before_return, starts.size(), fr.count(), row3(fr));
   std::cout << fmt::format("| start sent -> config file in place | {} | {} |\n", fs.count(), row3(fs));
   std::cout << fmt::format("| floor: a bare client's inspect of the started container | {} | {} |\n", fl.count(), row3(fl));
   std::cout << fmt::format("| (the engine's start call itself) | {} | {} |\n", sc.count(), row3(sc));
-  std::cout << fmt::format("| rm -f returned -> config file gone | {} | {} |\n", rm.count(), row3(rm));
+  std::cout << fmt::format("| rm -f returned -> config file gone (0 when the file went first: {} of {}) | {} | {} |\n",
+                           removed_before_return, removals.size(), rm.count(), row3(rm));
   if (!run.prom_ms.empty()) {
     summary pm(run.prom_ms), om(run.ours_ms);
     std::cout << fmt::format("| Prometheus docker_sd (refresh_interval 1s): start returned -> in /api/v1/targets | {} | {} |\n",
