@@ -7,6 +7,7 @@
 #   SKIP_DOCKER=1 tests/bench/run.sh   # without the real dockerd / Prometheus section
 #   QUICK=1 tests/bench/run.sh         # tiny sizes, to check the script itself (figures meaningless)
 #   IDLE_SECONDS=60 REPEAT=3 BUILD=/path/to/build OUT=docs/benchmarks.md   (defaults shown)
+#   NO_BUILD=1                         # use the binaries already built in $BUILD
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build-bench}
@@ -22,8 +23,10 @@ else
   SYNC_SIZES=100,1000,10000; EVENTS=2000; PODS=250,1000,5000; WRITER=2000; FOOT_SIZES="0 1000 10000"; DOCKER_N=200; PROM_N=10
 fi
 
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD" -j2 --target autodiscd autodiscd_bench >/dev/null
+if [ "${NO_BUILD:-0}" != 1 ]; then  # NO_BUILD=1: use the binaries already in $BUILD
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$BUILD" -j2 --target autodiscd autodiscd_bench >/dev/null
+fi
 BENCH=$BUILD/tests/bench/autodiscd_bench
 DAEMON=$BUILD/autodiscd
 WORK=$(mktemp -d /tmp/autodiscd-bench-run-XXXXXX)
