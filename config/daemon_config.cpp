@@ -11,9 +11,12 @@ namespace autodiscd {
 namespace fs = std::filesystem;
 namespace {
 
+/// `path` made absolute against `base_dir`, normalized, without a trailing slash.
 std::string absolute_from(const std::string& base_dir, const std::string& path) {
-  if (path.empty() || fs::path(path).is_absolute()) return path;
-  return (fs::path(base_dir) / path).lexically_normal().string();
+  if (path.empty()) return path;
+  auto out = (fs::path(path).is_absolute() ? fs::path(path) : fs::path(base_dir) / path).lexically_normal().string();
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
 }
 
 }  // namespace

@@ -355,6 +355,10 @@ write_stats config_writer::retry() {
   return stats;
 }
 
+void config_writer::forget_written() {
+  for (auto& [relative, file] : owned_) file.hash.reset();
+}
+
 write_stats config_writer::remove_all() {
   by_owner_.clear();
   path_owner_.clear();

@@ -50,6 +50,10 @@ class config_writer {
   write_stats retry();
   bool has_failures() const { return !failed_.empty(); }
 
+  /// Forgets what is on disk, so that the next apply() of each owner writes its files again:
+  /// for when the output folder was deleted or replaced behind the writer's back.
+  void forget_written();
+
   /// Removes every file this daemon owns (for output.remove_on_exit).
   write_stats remove_all();
 

@@ -1,6 +1,7 @@
 #include "daemon/app.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <numeric>
 #include <set>
 
@@ -19,6 +20,18 @@ app::app(net::io_context& io, daemon_config config, bool write_output, env_looku
         schedule_template_reload();
       }),
       template_timer_(io),
+      output_watch_(io.get_executor(), [this](const std::string& dir, const std::string& name) {
+        // The output folder was deleted or moved away (seen from its parent, since an open
+        // file inside pins the folder and delays its own delete event). Rewrite once it settles.
+        const auto out = std::filesystem::path(config_.output_dir);
+        if (stopped_ || dir != out.parent_path().string() || name != out.filename().string()) return;
+        if (std::filesystem::exists(out)) return;
+        output_timer_.expires_after(std::chrono::milliseconds(100));
+        output_timer_.async_wait([this](boost::system::error_code ec) {
+          if (!ec) restore_output();
+        });
+      }),
+      output_timer_(io),
       retry_timer_(io) {}
 
 app::~app() { stop(); }
@@ -27,6 +40,8 @@ std::optional<std::string> app::start() {
   if (write_output_) {
     writer_ = std::make_unique<config_writer>(config_.output_dir);
     if (auto error = writer_->open()) return error;
+    output_watch_.add(std::filesystem::path(config_.output_dir).parent_path().string());
+    output_watch_.start();
   }
   reload_templates();
   template_watch_.start();
@@ -48,6 +63,8 @@ void app::stop() {
   stopped_ = true;
   for (auto& l : listeners_) l->stop();
   template_watch_.stop();
+  output_watch_.stop();
+  output_timer_.cancel();
   template_timer_.cancel();
   retry_timer_.cancel();
   if (writer_ && config_.remove_output_on_exit) record(writer_->remove_all());
@@ -72,6 +89,16 @@ void app::record(const write_stats& stats) {
   }
   if (!stats.changed_paths.empty() && on_files_changed) on_files_changed(stats.changed_paths);
   if (writer_ && writer_->has_failures()) schedule_retry();
+}
+
+void app::restore_output() {
+  if (!writer_ || stopped_) return;
+  logger("writer")->warn("output folder {} was deleted or moved: writing every current config again",
+                         config_.output_dir);
+  writer_->forget_written();
+  write_stats stats;
+  for (const auto& [id, result] : resolutions_) stats += writer_->apply(id, result.configs);
+  record(stats);
 }
 
 void app::schedule_retry() {

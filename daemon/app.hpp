@@ -102,6 +102,8 @@ class app : public service_sink {
   void record(const write_stats& stats);
   void schedule_retry();
   void schedule_template_reload();
+  /// Rewrites every current file after the output folder was deleted or moved away.
+  void restore_output();
 
   net::io_context& io_;
   daemon_config config_;
@@ -119,6 +121,9 @@ class app : public service_sink {
   std::unique_ptr<config_writer> writer_;
   file_watch template_watch_;
   net::steady_timer template_timer_;
+  /// Watches the output folder itself, to notice it being deleted or moved away.
+  file_watch output_watch_;
+  net::steady_timer output_timer_;
   net::steady_timer retry_timer_;
   bool retry_pending_ = false;
   bool ready_ = false;

@@ -17,8 +17,9 @@ static_listener::static_listener(net::any_io_executor executor, std::string name
       path_(std::move(path)),
       dir_(fs::path(path_).parent_path().string()),
       file_name_(fs::path(path_).filename().string()),
+      reload_timer_(executor),
       watch_(executor, [this](const std::string&, const std::string& changed) {
-        if (changed == file_name_) reload();
+        if (changed == file_name_) schedule_reload();
       }) {
   if (dir_.empty()) dir_ = ".";
 }
@@ -45,7 +46,20 @@ void static_listener::start(service_sink& sink) {
   reload();
 }
 
+void static_listener::schedule_reload() {
+  if (reload_pending_) return;
+  reload_pending_ = true;
+  // Expires at once: runs after every event of the current inotify read was seen.
+  reload_timer_.expires_after(std::chrono::milliseconds(0));
+  reload_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;  // cancelled by stop() or destruction: `this` may be gone
+    reload_pending_ = false;
+    reload();
+  });
+}
+
 void static_listener::stop() {
+  reload_timer_.cancel();
   watch_.stop();
   sink_ = nullptr;
 }

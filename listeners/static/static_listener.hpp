@@ -4,6 +4,8 @@
 #include <memory>
 #include <string>
 
+#include <boost/asio/steady_timer.hpp>
+
 #include "listeners/file_watch.hpp"
 #include "listeners/listener.hpp"
 #include "listeners/registry.hpp"
@@ -22,12 +24,16 @@ class static_listener : public listener {
 
  private:
   void reload();
+  /// Coalesces a burst of file events into one reload after the burst's read.
+  void schedule_reload();
   std::string name_;
   std::string path_;
   std::string dir_;
   std::string file_name_;
   service_sink* sink_ = nullptr;
   service_map services_;
+  net::steady_timer reload_timer_;
+  bool reload_pending_ = false;
   file_watch watch_;
 };
 

@@ -253,12 +253,10 @@ TEST_CASE("fault: output folder read-only, then writable: errors reported, outpu
   for (const auto& b : watcher.bad()) INFO(b);
 }
 
-// KNOWN BROKEN (open finding, see docs/reliability.md): after the folder is deleted, files of
-// services whose resolution did not change are never written again (the app applies a
-// service's configs only when they change; the writer keeps only hashes). [!shouldfail]
-// keeps CI green while it is broken and turns red once it is fixed: then drop the tag.
+// The app watches the output folder itself and writes every current config again when the
+// folder is deleted or moved away (also for services whose resolution did not change).
 TEST_CASE("fault: output folder deleted while running: recreated with every current file",
-          "[fault][output][!shouldfail]") {
+          "[fault][output]") {
   const auto port = test::free_port();
   const auto listen = "127.0.0.1:" + std::to_string(port);
   test::ops_setup s(listen);
