@@ -91,8 +91,15 @@ status_response handle_status_request(const app& a, std::string_view method, std
                             {"error", s.last_error}});
       }
     }
-    if (problems.empty()) return json_response(200, {{"status", "ok"}});
-    return json_response(503, {{"status", "unhealthy"}, {"listeners", problems}});
+    json output = nullptr;
+    if (a.writer() && a.writer()->has_failures()) {
+      output = {{"dir", a.config().output_dir},
+                {"reason", "writes or removals are failing; retrying every second (see the log)"}};
+    }
+    if (problems.empty() && output.is_null()) return json_response(200, {{"status", "ok"}});
+    json body = {{"status", "unhealthy"}, {"listeners", problems}};
+    if (!output.is_null()) body["output"] = output;
+    return json_response(503, body);
   }
   if (path == "/readyz") {
     json waiting = json::array();

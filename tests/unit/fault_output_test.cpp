@@ -215,6 +215,8 @@ TEST_CASE("fault: disk full, then space again: no partial file, errors reported,
   s.write_services(services(0, 43));
   CHECK(test::eventually([&] { return d.process.log().find("No space left on device") != std::string::npos; }, 5s));
   CHECK(test::eventually([&] { return failed_writes(listen) > failed_before; }, 5s));
+  CHECK(fetch_status(listen, "/healthz", 2s).status == 503);
+  CHECK(fetch_status(listen, "/healthz", 2s).body.find("retrying") != std::string::npos);
   std::this_thread::sleep_for(2500ms);  // a few retries against the full disk
   for (const auto& f : visible_files(s.out)) CHECK(expected_files(0, 43).contains(f));
 
@@ -222,6 +224,7 @@ TEST_CASE("fault: disk full, then space again: no partial file, errors reported,
   fs::remove(s.out + "/filler");
   CHECK(test::eventually([&] { return visible_files(s.out) == expected_files(0, 43); }, 5s));
   CHECK(temp_files(s.out).empty());
+  CHECK(test::eventually([&] { return fetch_status(listen, "/healthz", 2s).status == 200; }, 5s));
   CHECK(watcher.bad().empty());
   for (const auto& b : watcher.bad()) INFO(b);
   CHECK(watcher.reads() > 0);
