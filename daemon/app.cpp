@@ -143,21 +143,21 @@ void app::on_delta(const std::string& listener, service_delta delta) {
   delta_started_ = std::chrono::steady_clock::now();
   auto* state = state_of(listener);
   std::vector<std::string> ids;
+  // The per-listener count is kept as services come and go (a recount would make a sync
+  // that reports N services one by one cost O(N^2)).
   for (auto& svc : delta.added) {
     ids.push_back(svc.id);
-    services_[svc.id] = std::move(svc);
+    const bool inserted = services_.insert_or_assign(svc.id, std::move(svc)).second;
+    if (state && inserted) ++state->services;
   }
   for (auto& svc : delta.changed) {
     ids.push_back(svc.id);
-    services_[svc.id] = std::move(svc);
+    const bool inserted = services_.insert_or_assign(svc.id, std::move(svc)).second;
+    if (state && inserted) ++state->services;
   }
   for (auto& id : delta.removed) {
     ids.push_back(id);
-    services_.erase(id);
-  }
-  if (state) {
-    state->services = static_cast<std::size_t>(std::count_if(
-        services_.begin(), services_.end(), [&](const auto& s) { return s.second.listener == listener; }));
+    if (services_.erase(id) > 0 && state && state->services > 0) --state->services;
   }
   for (const auto& id : ids) resolve_and_write(id);
   delta_started_.reset();
