@@ -2,10 +2,29 @@
 
 #include <cstdlib>
 
+#include <boost/asio/error.hpp>
+#include <boost/system/system_error.hpp>
+
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
 namespace autodiscd {
+
+std::function<void(std::exception_ptr)> log_task_end(std::string component, std::string name) {
+  return [component = std::move(component), name = std::move(name)](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const boost::system::system_error& ex) {
+      if (ex.code() != boost::asio::error::operation_aborted) {
+        logger(component)->error("listener={} task stopped: {}", name, ex.what());
+      }
+    } catch (const std::exception& ex) {
+      logger(component)->error("listener={} task stopped: {}", name, ex.what());
+    }
+  };
+}
+
 
 namespace {
 

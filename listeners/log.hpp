@@ -1,6 +1,8 @@
 #pragma once
 // One named spdlog logger per component ("listener.docker", "writer", ...).
 
+#include <exception>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -10,6 +12,10 @@ namespace autodiscd {
 
 /// The logger for `component`, sharing the default logger's sinks and level.
 std::shared_ptr<spdlog::logger> logger(const std::string& component);
+
+/// The completion handler for a long-lived co_spawned task: logs how it ended, unless it
+/// ended normally or by cancellation. `component` names the logger, `name` the listener.
+std::function<void(std::exception_ptr)> log_task_end(std::string component, std::string name);
 
 /// Sets up logging: level, "text" or "json" format; text drops timestamps when
 /// journald adds them (JOURNAL_STREAM set). Loggers made earlier follow.

@@ -179,20 +179,7 @@ void ecs_listener::start(service_sink& sink) {
       ->info("listener={} endpoint={} version={} from={} poll_interval={}ms", state_->settings.name,
              state_->endpoint.url, ecs_version_name(state_->endpoint.version), state_->endpoint.source,
              state_->settings.poll_interval.count());
-  auto name = state_->settings.name;
-  auto on_done = [name](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const boost::system::system_error& ex) {
-      if (ex.code() != net::error::operation_aborted) {
-        logger("listener.ecs")->error("listener={} poller stopped: {}", name, ex.what());
-      }
-    } catch (const std::exception& ex) {
-      logger("listener.ecs")->error("listener={} poller stopped: {}", name, ex.what());
-    }
-  };
-  net::co_spawn(state_->executor, run(state_), net::bind_cancellation_slot(state_->cancel.slot(), std::move(on_done)));
+  net::co_spawn(state_->executor, run(state_), net::bind_cancellation_slot(state_->cancel.slot(), log_task_end("listener.ecs", state_->settings.name)));
 }
 
 void ecs_listener::stop() {

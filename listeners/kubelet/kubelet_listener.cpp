@@ -262,20 +262,7 @@ void kubelet_listener::start(service_sink& sink) {
              s.url, s.tls_verify, s.ca_file.empty() ? "(system)" : s.ca_file,
              s.token_file.empty() ? "(none)" : s.token_file, s.client_cert.empty() ? "(none)" : s.client_cert,
              s.poll_interval.count());
-  auto name = s.name;
-  auto on_done = [name](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const boost::system::system_error& ex) {
-      if (ex.code() != net::error::operation_aborted) {
-        logger("listener.kubelet")->error("listener={} poller stopped: {}", name, ex.what());
-      }
-    } catch (const std::exception& ex) {
-      logger("listener.kubelet")->error("listener={} poller stopped: {}", name, ex.what());
-    }
-  };
-  net::co_spawn(state_->executor, run(state_), net::bind_cancellation_slot(state_->cancel.slot(), std::move(on_done)));
+  net::co_spawn(state_->executor, run(state_), net::bind_cancellation_slot(state_->cancel.slot(), log_task_end("listener.kubelet", state_->settings.name)));
 }
 
 void kubelet_listener::stop() {
