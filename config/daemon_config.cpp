@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "config/yaml_json.hpp"
 #include "config/yaml_reader.hpp"
 
 namespace autodiscd {
@@ -26,6 +27,10 @@ config_errors parse_daemon_config(const std::string& text, const std::string& fi
   config_errors errors;
   out = daemon_config{};
   out.file = file;
+  if (auto reason = unreadable_yaml_text(text)) {
+    errors.push_back({file, "", *reason});
+    return errors;
+  }
   YAML::Node root;
   try {
     root = YAML::Load(text);

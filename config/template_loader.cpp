@@ -129,9 +129,8 @@ std::optional<check_template> parse_template_text(const std::string& text,
                                                   config_errors& errors) {
   // The agent's YAML reader refuses such files, and JSON output (configs, file_sd) cannot
   // carry them.
-  if (auto at = invalid_utf8_at(text)) {
-    const auto line = std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(*at), '\n') + 1;
-    errors.push_back({path, "", "not valid UTF-8 at line " + std::to_string(line) + " (byte " + std::to_string(*at) + ")"});
+  if (auto reason = unreadable_yaml_text(text)) {
+    errors.push_back({path, "", *reason});
     return std::nullopt;
   }
   YAML::Node root;

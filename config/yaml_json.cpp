@@ -1,5 +1,7 @@
 #include "config/yaml_json.hpp"
 
+#include <algorithm>
+
 #include <charconv>
 #include <limits>
 #include <string_view>
@@ -341,6 +343,16 @@ std::string json_to_yaml(const json& value) {
   else write_scalar(text, value);
   text += '\n';
   return text;
+}
+
+std::optional<std::string> unreadable_yaml_text(std::string_view text) {
+  const auto nul = text.find('\0');
+  const auto bad = invalid_utf8_at(text);
+  if (nul == std::string_view::npos && !bad) return std::nullopt;
+  const auto at = std::min(nul, bad.value_or(std::string_view::npos));
+  const auto line = std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n') + 1;
+  return std::string(at == nul ? "a NUL byte" : "not valid UTF-8") + " at line " + std::to_string(line) +
+         " (byte " + std::to_string(at) + ")";
 }
 
 }  // namespace autodiscd

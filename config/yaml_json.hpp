@@ -22,6 +22,11 @@ json yaml_to_json(const YAML::Node& node);
 /// whose values end up in JSON output (services, configs, file_sd) must be UTF-8.
 std::optional<std::size_t> invalid_utf8_at(std::string_view text);
 
+/// Why `text` cannot be read as a YAML document: a NUL byte (YAML forbids it, and yaml-cpp
+/// turns what follows into bytes that are not UTF-8) or bytes that are not UTF-8; the reason
+/// names the line and byte. nullopt when the text can be parsed.
+std::optional<std::string> unreadable_yaml_text(std::string_view text);
+
 /// Emits a JSON tree as block YAML. Strings that a YAML reader would type as something
 /// else (or that hold YAML syntax) are double-quoted, so no value can change the structure.
 std::string json_to_yaml(const json& value);

@@ -21,9 +21,8 @@ config_errors parse_static_services(const std::string& text, const std::string& 
   config_errors errors;
   out.clear();
   // Service fields end up in JSON output (the `services` contract, configs): UTF-8 only.
-  if (auto at = invalid_utf8_at(text)) {
-    const auto line = std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(*at), '\n') + 1;
-    errors.push_back({file, "", "not valid UTF-8 at line " + std::to_string(line) + " (byte " + std::to_string(*at) + ")"});
+  if (auto reason = unreadable_yaml_text(text)) {
+    errors.push_back({file, "", *reason});
     return errors;
   }
   YAML::Node root;

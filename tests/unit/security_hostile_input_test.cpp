@@ -5,6 +5,7 @@
 
 #include <chrono>
 
+#include "config/daemon_config.hpp"
 #include "config/resolver.hpp"
 #include "config/template_loader.hpp"
 #include "config/writer.hpp"
@@ -80,6 +81,31 @@ TEST_CASE("hostile input: a file_sd value that is not UTF-8 rejects the config, 
   CHECK_THAT(res.rejected[0].reason, Catch::Contains("invalid UTF-8"));
   // The reason itself is printable JSON (it lands in /configs and `autodiscd configs`).
   CHECK_NOTHROW(json(res.rejected[0].reason).dump());
+}
+
+// fuzz_static_services found it (CI run, 30 s): a NUL byte inside a plain scalar made yaml-cpp
+// return bytes that are not UTF-8 (0xA0) although the file itself was valid UTF-8, and the
+// `services` JSON dump() threw. YAML forbids NUL: such files are refused with the line.
+TEST_CASE("hostile input: a NUL byte in a services, template or config file is refused with the line",
+          "[security][fuzz]") {
+  using namespace std::string_literals;
+  const auto crash = "- id: ___________________U\0____a\n  ad_identifiers: [x]\n- id: a\n  ad_identifiers: [x]\n"s;
+  service_map services;
+  const auto e = parse_static_services(crash, "/s.yaml", "static", services);
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].file == "/s.yaml");
+  CHECK_THAT(e[0].message, Catch::Contains("NUL byte at line 1"));
+  CHECK(services.empty());
+
+  config_errors errors;
+  CHECK_FALSE(parse_template_text("ad_identifiers: [redis]\ninstances:\n  - host: a\0b\n"s, "/t/x.d/a.yaml", "x", errors));
+  REQUIRE(errors.size() == 1);
+  CHECK_THAT(errors[0].message, Catch::Contains("NUL byte at line 3"));
+
+  daemon_config config;
+  const auto config_errors_found = parse_daemon_config("output: {dir: /o\0x}\n"s, "/c.yaml", "/", config);
+  REQUIRE(config_errors_found.size() == 1);
+  CHECK_THAT(config_errors_found[0].message, Catch::Contains("NUL byte at line 1"));
 }
 
 // fuzz_template_file / fuzz_static_services found it: bytes that are not UTF-8 went into the
