@@ -33,6 +33,19 @@ void write_file(const std::filesystem::path& path, const std::string& content) {
   out << content;
 }
 
+void copy_fixture_dir(const std::string& relative, const std::filesystem::path& to) {
+  const std::filesystem::path from = fixture(relative);
+  std::filesystem::create_directories(to);
+  for (const auto& e : std::filesystem::recursive_directory_iterator(from)) {
+    const auto target = to / std::filesystem::relative(e.path(), from);
+    if (e.is_directory()) {
+      std::filesystem::create_directories(target);
+    } else {
+      write_file(target, read_file(e.path()));
+    }
+  }
+}
+
 std::string fixture(const std::string& relative) { return std::string(AUTODISCD_FIXTURES) + "/" + relative; }
 
 }  // namespace autodiscd::test

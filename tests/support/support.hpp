@@ -24,6 +24,9 @@ class temp_dir {
 std::string read_file(const std::filesystem::path& path);
 /// Writes a whole file (not atomically).
 void write_file(const std::filesystem::path& path, const std::string& content);
+/// Copies a fixture folder (tests/fixtures/<relative>) into `to`, writable (the fixtures
+/// themselves may be read-only).
+void copy_fixture_dir(const std::string& relative, const std::filesystem::path& to);
 /// Path of a fixture under tests/fixtures.
 std::string fixture(const std::string& relative);
 

@@ -18,18 +18,7 @@ namespace fs = std::filesystem;
 namespace {
 
 /// Copies the real templates into a writable folder (the fixtures are read-only).
-void copy_templates(const fs::path& to) {
-  const fs::path from = autodiscd::test::fixture("auto_conf");
-  fs::create_directories(to);
-  for (const auto& e : fs::recursive_directory_iterator(from)) {
-    const auto target = to / fs::relative(e.path(), from);
-    if (e.is_directory()) {
-      fs::create_directories(target);
-    } else {
-      write_file(target, read_file(e.path()));
-    }
-  }
-}
+void copy_templates(const fs::path& to) { autodiscd::test::copy_fixture_dir("auto_conf", to); }
 
 struct cli_result {
   int code = -1;
