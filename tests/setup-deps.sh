@@ -22,6 +22,8 @@ test_packages=(
   prometheus
   docker.io
   busybox-static
+  podman
+  tini
   openssl
   curl
   python3
