@@ -4,6 +4,8 @@
 #   tests/fuzz/run.sh                 every target, FUZZ_SECONDS (default 30) each
 #   tests/fuzz/run.sh 600 fuzz_resolve  one target for 10 minutes
 # A fixed seed (FUZZ_SEED, default 1) makes a CI run repeat what was run before it landed.
+# FUZZ_TIMEOUT (default 10 s, wall clock) is how long one input may take; raise it on a loaded
+# box (a niced long run on shared cores), where a 5 s input can take 100 s of wall time.
 # Exits non-zero when a target crashes, leaks, times out or breaks an invariant; the input
 # that did it is saved in build-fuzz/fuzz-artifacts/ (reproduce: build-fuzz/tests/fuzz/<target> <file>).
 set -euo pipefail
@@ -53,7 +55,7 @@ run_one() {
   local dict=()
   if [ -f "tests/fuzz/dicts/$name.dict" ]; then dict=(-dict="tests/fuzz/dicts/$name.dict"); fi
   ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}" \
-    "$bin" -seed="${FUZZ_SEED:-1}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+    "$bin" -seed="${FUZZ_SEED:-1}" -max_total_time="$seconds" -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 -max_len=65536 \
       -print_final_stats=1 "${dict[@]}" -artifact_prefix="$build/fuzz-artifacts/$name-" \
       "$corpus" "$seeds" >"$build/fuzz-logs/$name.log" 2>&1
 }
