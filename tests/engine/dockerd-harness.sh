@@ -3,6 +3,8 @@
 # exec-root under BASE; nothing touches the host's docker or network.
 #   dockerd-harness.sh start BASE NETNS [extra dockerd args...]   start (netns created if missing)
 #   dockerd-harness.sh stop BASE                                   TERM dockerd, KILL after 20 s
+#   dockerd-harness.sh kill BASE                                   KILL dockerd and its containerd (a crash;
+#                                                                  shims and containers stay); start again after
 #   dockerd-harness.sh import BASE                                 localtest/busybox:latest from busybox-static
 #   dockerd-harness.sh teardown BASE NETNS                         containers, dockerd, mounts, netns, BASE
 # Only processes whose pids this harness recorded are signalled.
@@ -42,7 +44,10 @@ case "$cmd" in
     command -v dockerd >/dev/null || { echo "dockerd not installed (apt-get install docker.io)"; exit 2; }
     [ -e "/run/netns/$NETNS" ] || { ip netns add "$NETNS" && ip -n "$NETNS" link set lo up; } || exit 3
     mkdir -p "$BASE/root" "$BASE/exec" "$BASE/tmp"
-    for driver in overlay2 vfs; do
+    drivers="overlay2 vfs"
+    # A restart keeps the storage driver that worked (another one would not see the containers).
+    [ -s "$BASE/driver" ] && drivers=$(cat "$BASE/driver")
+    for driver in $drivers; do
       rm -f "$BASE/docker.pid"
       # setsid: dockerd survives in its own session; nsenter: its own network namespace
       # (`ip netns exec` fails with "Devices cgroup isn't mounted").
@@ -59,6 +64,19 @@ case "$cmd" in
     ;;
   stop)
     stop_dockerd
+    ;;
+  kill)
+    pid=$(cat "$BASE/docker.pid" 2>/dev/null)
+    [ -n "$pid" ] || { echo "no recorded dockerd pid in $BASE/docker.pid" >&2; exit 1; }
+    cpid=$(cat "$BASE/exec/containerd/containerd.pid" 2>/dev/null)
+    kill -KILL "$pid" || exit 1
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    # dockerd's containerd usually dies with it (parent-death signal); when it did not, it goes too.
+    if [ -n "$cpid" ] && kill -0 "$cpid" 2>/dev/null; then
+      kill -KILL "$cpid"
+      for _ in $(seq 1 50); do kill -0 "$cpid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    rm -f "$BASE/docker.pid"
     ;;
   import)
     rootfs="$BASE/rootfs"
@@ -85,5 +103,5 @@ case "$cmd" in
     rm -rf "$BASE"
     ;;
   *)
-    echo "usage: $0 start|stop|import|teardown BASE [NETNS]" >&2; exit 64 ;;
+    echo "usage: $0 start|stop|kill|import|teardown BASE [NETNS]" >&2; exit 64 ;;
 esac
