@@ -23,6 +23,10 @@ using namespace docker;
 namespace {
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
+/// How long after a health event its container is inspected again (Podman < 4.7 writes the
+/// result after the event; the write follows the check's exec within milliseconds).
+constexpr auto late_inspect_delay = std::chrono::seconds(1);
+
 /// `{"type":["container"]}`, URL-encoded.
 constexpr std::string_view container_filter_query = "filters=%7B%22type%22%3A%5B%22container%22%5D%7D";
 
@@ -68,6 +72,7 @@ struct docker_listener::core : std::enable_shared_from_this<docker_listener::cor
   std::set<std::string> dirty;        ///< ids named again while being inspected
   std::map<std::string, std::string> image_names;  ///< image id -> name
   std::map<std::string, std::shared_ptr<net::steady_timer>> removals;  ///< service id -> grace timer
+  std::map<std::string, std::shared_ptr<net::steady_timer>> late_inspects;  ///< container id -> timer
   service_map services;               ///< what was reported
   line_splitter splitter;
   net::steady_timer backoff_timer;
@@ -248,6 +253,20 @@ void on_event_bytes(const core_ptr& c, std::string_view data) {
   std::vector<std::string> lines;
   if (!c->splitter.feed(data, lines)) {
     c->report_error("protocol", "an /events line exceeds the limit; reconnecting");
+/// One more inspect of `id` after late_inspect_delay (one pending at a time per container).
+void refresh_later(const core_ptr& c, const std::string& id) {
+  if (c->stopped || c->late_inspects.count(id)) return;
+  auto timer = std::make_shared<net::steady_timer>(c->executor, late_inspect_delay);
+  c->late_inspects[id] = timer;
+  std::weak_ptr<docker_listener::core> weak = c;
+  timer->async_wait([weak, id, timer](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->stopped) return;
+    self->late_inspects.erase(id);
+    refresh(self, id);
+  });
+}
+
     if (c->events) c->events->close();
     return;
   }
@@ -263,6 +282,8 @@ void on_event_bytes(const core_ptr& c, std::string_view data) {
 }
 
 // --- full (re)sync -------------------------------------------------------------------------
+    // Health only matters for readiness with wait_for_healthy.
+    if (c->mapping.wait_for_healthy && event_needs_late_inspect(*ev)) refresh_later(c, ev->id);
 
 struct sync_state {
   explicit sync_state(net::any_io_executor ex) : done(ex, net::steady_timer::time_point::max()) {}
@@ -441,6 +462,8 @@ void docker_listener::stop() {
 
 void docker_listener::validate(const listener_config& config, config_errors& errors) {
   read_docker_settings(config, process_environment(), errors);
+  for (auto& [id, timer] : c.late_inspects) timer->cancel();
+  c.late_inspects.clear();
 }
 
 std::unique_ptr<listener> docker_listener::create(net::any_io_executor executor, const listener_config& config) {

@@ -258,6 +258,11 @@ bool event_needs_inspect(const event& ev) {
   return std::find(std::begin(actions), std::end(actions), a) != std::end(actions);
 }
 
+bool event_needs_late_inspect(const event& ev) {
+  if (ev.type != "container" || ev.id.empty()) return false;
+  return ev.action.rfind("health_status", 0) == 0 || ev.action == "exec_died";
+}
+
 bool line_splitter::feed(std::string_view data, std::vector<std::string>& lines) {
   while (!data.empty()) {
     auto nl = data.find('\n');

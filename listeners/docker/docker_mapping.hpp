@@ -89,6 +89,11 @@ std::optional<event> parse_event(std::string_view line);
 /// health_status*, die, stop, kill, pause, destroy, remove (Podman), oom, update.
 bool event_needs_inspect(const event& ev);
 
+/// True when the event may announce a health status that inspect does not show yet, so the
+/// container is inspected once more a little later: Podman before 4.7 sends `health_status`
+/// (and `exec_died`) while the check's exec ends, before it writes the result.
+bool event_needs_late_inspect(const event& ev);
+
 /// Splits the /events byte stream into lines, whatever the chunk boundaries.
 class line_splitter {
  public:

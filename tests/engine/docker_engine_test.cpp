@@ -1,10 +1,17 @@
-// The Docker listener against a REAL dockerd (Debian's docker.io), started by
-// tests/engine/dockerd-harness.sh in its own network namespace, shared by the test cases of
-// this binary and torn down at exit. If the engine cannot start, the tests FAIL.
+// The Docker listener against two REAL engines: dockerd (Debian's docker.io, started by
+// tests/engine/dockerd-harness.sh) and Podman's Docker-compatible API (Debian's podman,
+// tests/engine/podman-harness.sh), each in its own network namespace, shared by the test cases
+// of this binary and torn down at exit. The scenarios are written once and run on both; where
+// Podman cannot do a step, the step is skipped with a WARN saying why.
+// If an engine cannot start, its tests FAIL; only a machine without podman and without the CI
+// variable skips the Podman tests (loudly).
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
 #include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
 
 #include <filesystem>
 #include <fstream>
@@ -24,83 +31,147 @@ using njson = nlohmann::json;
 
 namespace {
 
-const std::string harness = std::string(AUTODISCD_SOURCE_DIR) + "/tests/engine/dockerd-harness.sh";
+/// What differs between the engines the scenarios run on.
+struct engine_kind {
+  std::string name;             ///< in messages and test names
+  std::string harness;          ///< script with the verbs start/stop/import/teardown
+  std::string socket_file;      ///< the Docker API socket, under the engine's folder
+  std::string prefix;           ///< folder /tmp/<prefix>-XXXXXX, netns <prefix>-<pid> (short: socket paths)
+  std::string binary;           ///< what must be installed
+  bool optional = false;        ///< not installed and CI unset -> skip loudly (else: fail)
+  bool tls = false;             ///< also serves TLS on tcp://127.0.0.1:2376 in its netns
+  std::string default_network;  ///< the network of a plain `run`
+  std::string image;            ///< the long image name the engine gives localtest/busybox
+  bool expose_on_host_network = true;  ///< keeps `--expose` with `--network host`
+  bool runs_health_checks = true;      ///< else the harness's `healthcheck` verb runs one
+};
 
-/// One private dockerd for the whole binary: unix socket plus TLS on tcp://127.0.0.1:2376
-/// inside its network namespace.
-struct private_dockerd {
-  private_dockerd() {
-    char pattern[] = "/tmp/adtd-XXXXXX";  // short: unix socket paths are limited
-    if (!::mkdtemp(pattern)) throw std::runtime_error("mkdtemp failed");
-    base = pattern;
-    netns = "adtd-" + std::to_string(::getpid());
-    if (::geteuid() != 0) {
-      error = "engine tests need root (network namespaces, dockerd)";
-      return;
-    }
-    fs::create_directories(base + "/certs");
-    try {
-      certs = test::make_test_certs(base + "/certs", "docker", {"127.0.0.1", "localhost"});
-    } catch (const std::exception& e) {
-      error = std::string("cannot make test certificates: ") + e.what();
-      return;
-    }
+const std::string engine_dir = std::string(AUTODISCD_SOURCE_DIR) + "/tests/engine/";
+
+const engine_kind dockerd_kind{"dockerd", engine_dir + "dockerd-harness.sh", "docker.sock", "adtd", "dockerd",
+                               false, true, "bridge", "localtest/busybox", true, true};
+// Podman 4.3: imported images get a registry; `--network host` drops `--expose` (inspect has
+// no ExposedPorts at all); `system service` has no TLS; health checks need systemd timers.
+const engine_kind podman_kind{"podman", engine_dir + "podman-harness.sh", "podman.sock", "adtp", "podman",
+                              true, false, "podman", "docker.io/localtest/busybox", false, false};
+
+/// One private engine for the whole binary, started on first use.
+struct private_engine {
+  explicit private_engine(const engine_kind& k) : kind(k) {
+    std::string pattern_text = "/tmp/" + kind.prefix + "-XXXXXX";
+    std::vector<char> pattern(pattern_text.begin(), pattern_text.end());
+    pattern.push_back('\0');
+    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+    base = pattern.data();
+    netns = kind.prefix + "-" + std::to_string(::getpid());
     std::string out;
-    const std::string args = " --tlsverify --tlscacert " + certs.ca_file + " --tlscert " + certs.server_cert_file +
-                             " --tlskey " + certs.server_key_file + " -H tcp://127.0.0.1:2376";
+    const char* ci = std::getenv("CI");
+    if (kind.optional && (!ci || !*ci) && test::run_command("command -v " + kind.binary, out) != 0) {
+      skipped = kind.binary + " is not installed (apt-get install " + kind.binary +
+                "; tests/setup-deps.sh test installs it) and CI is not set";
+      return;
+    }
+    if (::geteuid() != 0) {
+      error = "engine tests need root (network namespaces, " + kind.binary + ")";
+      return;
+    }
+    std::string args;
+    if (kind.tls) {
+      fs::create_directories(base + "/certs");
+      try {
+        certs = test::make_test_certs(base + "/certs", "docker", {"127.0.0.1", "localhost"});
+      } catch (const std::exception& e) {
+        error = std::string("cannot make test certificates: ") + e.what();
+        return;
+      }
+      args = " --tlsverify --tlscacert " + certs.ca_file + " --tlscert " + certs.server_cert_file + " --tlskey " +
+             certs.server_key_file + " -H tcp://127.0.0.1:2376";
+    }
     if (start(args) != 0) return;
-    if (test::run_command(harness + " import " + base, out) != 0) {
+    if (test::run_command(kind.harness + " import " + base, out) != 0) {
       error = "cannot import the busybox image: " + out;
       return;
     }
     start_args = args;
     ok = true;
   }
-  ~private_dockerd() {
+  ~private_engine() {
     std::string out;
-    test::run_command(harness + " teardown " + base + " " + netns, out);
+    test::run_command(kind.harness + " teardown " + base + " " + netns, out);
   }
 
   int start(const std::string& args) {
     std::string out;
-    int rc = test::run_command(harness + " start " + base + " " + netns + args, out);
-    if (rc != 0) error = "dockerd did not start (rc " + std::to_string(rc) + "): " + out;
+    int rc = test::run_command(kind.harness + " start " + base + " " + netns + args, out);
+    if (rc != 0) error = kind.name + " did not start (rc " + std::to_string(rc) + "): " + out;
     return rc;
   }
   bool restart() {
     std::string out;
-    test::run_command(harness + " stop " + base, out);
+    test::run_command(kind.harness + " stop " + base, out);
     return start(start_args) == 0;
   }
 
-  std::string socket_url() const { return "unix://" + base + "/docker.sock"; }
+  /// Makes the engine run a container's health check now, when it does not schedule them;
+  /// the check's own outcome (healthy or not) is the engine's business.
+  void run_health_check(const std::string& name) const {
+    if (kind.runs_health_checks) return;
+    std::string out;
+    test::run_command(kind.harness + " healthcheck " + base + " " + netns + " " + name, out);
+    UNSCOPED_INFO(kind.name << " healthcheck run " << name << ": " << out);
+  }
+
+  std::string socket_url() const { return "unix://" + base + "/" + kind.socket_file; }
   /// Runs the docker CLI on this engine; returns stdout+stderr, REQUIREs success unless told.
   std::string docker(const std::string& args, bool must_succeed = true) const {
     std::string out;
     int rc = test::run_command("docker -H " + socket_url() + " " + args + " 2>&1", out);
     if (must_succeed) {
-      INFO("docker " << args << "\n" << out);
+      INFO(kind.name << ": docker " << args << "\n" << out);
       REQUIRE(rc == 0);
     }
     while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
     return out;
   }
 
-  std::string base, netns, error, start_args;
+  const engine_kind kind;
+  std::string base, netns, error, skipped, start_args;
   test::test_certs certs;
   bool ok = false;
 };
 
-private_dockerd& engine() {
-  static private_dockerd d;
-  INFO(d.error);
-  if (!d.ok) FAIL("the private dockerd is not available: " << d.error);
-  return d;
+/// The engine, or nullptr when its tests are skipped (said loudly; ctest reports "Skipped" on
+/// the marker ENGINE_TESTS_SKIPPED); FAILs when it did not start.
+private_engine* usable(private_engine& e) {
+  if (!e.skipped.empty()) {
+    WARN("SKIPPED: the " << e.kind.name << " engine tests do not run: " << e.skipped);
+    std::fprintf(stderr, "*** ENGINE_TESTS_SKIPPED: %s: %s\n", e.kind.name.c_str(), e.skipped.c_str());
+    return nullptr;
+  }
+  INFO(e.error);
+  if (!e.ok) FAIL("the private " << e.kind.name << " is not available: " << e.error);
+  return &e;
+}
+
+private_engine* dockerd_engine() {
+  static private_engine e(dockerd_kind);
+  return usable(e);
+}
+
+private_engine* podman_engine() {
+  static private_engine e(podman_kind);
+  return usable(e);
+}
+
+/// A step the engine cannot do: said in the test output, never silently left out.
+void skip_step(const engine_kind& kind, const std::string& step, const std::string& why) {
+  WARN("SKIPPED step on " << kind.name << ": " << step << " (" << why << ")");
+  std::fprintf(stderr, "*** SKIPPED step on %s: %s (%s)\n", kind.name.c_str(), step.c_str(), why.c_str());
 }
 
 /// Removes the named containers at scope exit, even when the test fails.
 struct container_guard {
-  explicit container_guard(private_dockerd& d) : engine(d) {}
+  explicit container_guard(private_engine& d) : engine(d) {}
   ~container_guard() {
     for (const auto& n : names) engine.docker("rm -f " + n, false);
     for (const auto& n : networks) engine.docker("network rm " + n, false);
@@ -109,7 +180,7 @@ struct container_guard {
     names.push_back(name);
     return engine.docker("run -d --init --name " + name + " " + flags + " localtest/busybox " + cmd);
   }
-  private_dockerd& engine;
+  private_engine& engine;
   std::vector<std::string> names;
   std::vector<std::string> networks;
 };
@@ -180,11 +251,9 @@ std::vector<int> port_numbers(const njson& svc) {
   return ports;
 }
 
-}  // namespace
+// --- the scenarios, for any engine ---------------------------------------------------------------
 
-TEST_CASE("autodiscd services on a real dockerd: labels, ports, networks, host network, check.id",
-          "[engine][docker]") {
-  auto& d = engine();
+void services_scenario(private_engine& d) {
   container_guard g(d);
   const auto neta = unique("neta"), netb = unique("netb");
   d.docker("network create " + neta);
@@ -202,16 +271,19 @@ TEST_CASE("autodiscd services on a real dockerd: labels, ports, networks, host n
   g.run(host, "--network host --expose 9100");
   g.run(cid, "-l com.datadoghq.ad.check.id=my-custom-check");
 
-  daemon_world w("    host: " + d.socket_url() + "\n");
+  // wait_for_healthy: none of these has a health check (Podman reports an empty State.Health
+  // on each), so all are ready.
+  daemon_world w("    host: " + d.socket_url() + "\n    wait_for_healthy: true\n");
   auto services = services_json(w.config);
   INFO(services.dump(2));
 
   const auto* s1 = by_name(services, v1);
   REQUIRE(s1);
   CHECK(port_numbers(*s1) == std::vector<int>{6379});
-  CHECK((*s1)["hosts"].contains("bridge"));
-  CHECK((*s1)["ad_identifiers"][1] == "localtest/busybox");
+  CHECK((*s1)["hosts"].contains(d.kind.default_network));
+  CHECK((*s1)["ad_identifiers"][1] == d.kind.image);
   CHECK((*s1)["pid"].get<int>() > 0);
+  CHECK((*s1)["ready"] == true);
 
   const auto* s2 = by_name(services, v2);
   REQUIRE(s2);
@@ -227,7 +299,13 @@ TEST_CASE("autodiscd services on a real dockerd: labels, ports, networks, host n
   REQUIRE(sh);
   REQUIRE((*sh)["hosts"].size() == 1);
   CHECK((*sh)["hosts"].contains("hostname"));
-  CHECK(port_numbers(*sh) == std::vector<int>{9100});
+  if (d.kind.expose_on_host_network) {
+    CHECK(port_numbers(*sh) == std::vector<int>{9100});
+  } else {
+    CHECK(port_numbers(*sh).empty());
+    skip_step(d.kind, "--expose 9100 on a host-network container -> port 9100",
+              "the engine drops --expose with --network host: inspect has no ExposedPorts");
+  }
 
   const auto* sc = by_name(services, cid);
   REQUIRE(sc);
@@ -237,16 +315,15 @@ TEST_CASE("autodiscd services on a real dockerd: labels, ports, networks, host n
   std::string out;
   REQUIRE(test::run_command(test::autodiscd_binary() + " configs --config " + w.config + " 2>/dev/null", out) == 0);
   CHECK(out.find("redisdb") != std::string::npos);
-  CHECK(out.find((*s1)["hosts"]["bridge"].get<std::string>()) != std::string::npos);
+  CHECK(out.find((*s1)["hosts"][d.kind.default_network].get<std::string>()) != std::string::npos);
   CHECK(out.find("nginx") != std::string::npos);
 }
 
-TEST_CASE("autodiscd run on a real dockerd: restart, rename, rm -f, dockerd restart -> exact files",
-          "[engine][docker]") {
-  auto& d = engine();
+void run_scenario(private_engine& d) {
   container_guard g(d);
   // A slow first reconnect leaves a window to change containers after dockerd comes back.
-  daemon_world w("    host: " + d.socket_url() + "\n    backoff_initial: 2s\n    backoff_max: 4s\n");
+  daemon_world w("    host: " + d.socket_url() + "\n    backoff_initial: 2s\n    backoff_max: 4s\n"
+                  "    wait_for_healthy: true\n");
   test::child_process daemon({test::autodiscd_binary(), "run", "--config", w.config},
                              w.dir.str() + "/daemon.log");
   const auto n1 = unique("r1"), n2 = unique("r2"), n3 = unique("r3"), n5 = unique("r5");
@@ -254,6 +331,20 @@ TEST_CASE("autodiscd run on a real dockerd: restart, rename, rm -f, dockerd rest
   auto id2 = g.run(n2, "");
   auto id3 = g.run(n3, "--restart=always");
   INFO(daemon.log());
+  REQUIRE(test::eventually([&] { return w.ids_in_output() == std::set<std::string>{id1, id2, id3}; }, 10s));
+
+  // wait_for_healthy: a container with a health check gets its config once healthy (the
+  // health_status event), not before; the others (no health check) are ready at once.
+  const auto nh = unique("health");
+  auto idh = g.run(nh, "--health-cmd 'test -e /tmp/ok' --health-interval 1s --health-retries 100");
+  d.run_health_check(nh);  // fails: no /tmp/ok
+  std::this_thread::sleep_for(1500ms);
+  CHECK(d.docker("inspect -f '{{.State.Health.Status}}' " + nh) != "healthy");
+  CHECK(w.ids_in_output() == std::set<std::string>{id1, id2, id3});
+  d.docker("exec " + nh + " touch /tmp/ok");
+  d.run_health_check(nh);
+  REQUIRE(test::eventually([&] { return w.ids_in_output() == std::set<std::string>{id1, id2, id3, idh}; }, 10s));
+  d.docker("rm -f " + nh);
   REQUIRE(test::eventually([&] { return w.ids_in_output() == std::set<std::string>{id1, id2, id3}; }, 10s));
 
   d.docker("restart -t 1 " + n1);
@@ -274,8 +365,9 @@ TEST_CASE("autodiscd run on a real dockerd: restart, rename, rm -f, dockerd rest
   d.docker("rm -f " + n2 + "b");
   REQUIRE(test::eventually([&] { return w.ids_in_output() == std::set<std::string>{id1, id3}; }, 10s));
 
-  // dockerd restart: r1 (no restart policy) stays stopped and is then removed, r3 comes back,
-  // r5 is started before the listener reconnects.
+  // Engine restart: on dockerd r1 (no restart policy) stays stopped, r3 comes back; Podman's
+  // containers outlive its service. Then r1 is removed and r5 started before the listener
+  // reconnects.
   REQUIRE(d.restart());
   d.docker("rm -f " + n1);
   auto id5 = g.run(n5, "");
@@ -288,8 +380,7 @@ TEST_CASE("autodiscd run on a real dockerd: restart, rename, rm -f, dockerd rest
   CHECK(daemon.wait(10s) == 0);
 }
 
-TEST_CASE("DOCKER_HOST=tcp:// with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH on a real dockerd", "[engine][docker]") {
-  auto& d = engine();
+void tls_scenario(private_engine& d) {
   container_guard g(d);
   const auto name = unique("tls");
   g.run(name, "");
@@ -318,4 +409,28 @@ TEST_CASE("DOCKER_HOST=tcp:// with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH on a r
   CHECK(rc != 0);
   CHECK(out.find("tls") != std::string::npos);
   CHECK(out.find("certificate verify failed") != std::string::npos);
+}
+
+}  // namespace
+
+// --- each scenario on each engine --------------------------------------------------------------
+
+// One test case per engine: "<what> on a real dockerd: <details>", "... podman: ...".
+#define AUTODISCD_ON_BOTH_ENGINES(what, details, scenario)              \
+  TEST_CASE(what " on a real dockerd: " details, "[engine][docker]") { \
+    if (auto* e = dockerd_engine()) scenario(*e);                      \
+  }                                                                    \
+  TEST_CASE(what " on a real podman: " details, "[engine][podman]") {  \
+    if (auto* e = podman_engine()) scenario(*e);                       \
+  }
+
+AUTODISCD_ON_BOTH_ENGINES("autodiscd services", "labels, ports, networks, host network, check.id", services_scenario)
+AUTODISCD_ON_BOTH_ENGINES("autodiscd run", "health, restart, rename, rm -f, engine restart -> exact files", run_scenario)
+
+TEST_CASE("DOCKER_HOST=tcp:// with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH on a real dockerd", "[engine][docker]") {
+  if (auto* e = dockerd_engine()) tls_scenario(*e);
+}
+
+TEST_CASE("DOCKER_HOST=tcp:// with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH on a real podman", "[engine][podman]") {
+  skip_step(podman_kind, "the TLS scenario", "Podman 4.3's `system service` serves no TLS (unix and plain tcp only)");
 }

@@ -7,6 +7,8 @@
 #   podman-harness.sh start BASE NETNS      start `podman system service` on unix://BASE/podman.sock
 #   podman-harness.sh stop BASE              TERM the service, KILL after 20 s (containers keep running)
 #   podman-harness.sh import BASE            localtest/busybox:latest from busybox-static (Docker API import)
+#   podman-harness.sh healthcheck BASE NETNS NAME   runs NAME's health check once (Podman 4.3 schedules
+#                                            them with systemd timers; no systemd here)
 #   podman-harness.sh teardown BASE NETNS    containers, service, namespaces, mounts, BASE
 # Only processes this harness started (its pidfile, its mount namespace) are signalled.
 set -u
@@ -53,11 +55,10 @@ stop_service() {
 
 # Processes still in the private mount namespace (conmon, a service that outlived TERM).
 ns_pids() {
-  local want p
-  want=$(cat "$BASE/ns/id" 2>/dev/null) || return 0
-  for p in /proc/[0-9]*; do
-    [ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$want" ] && echo "${p#/proc/}"
-  done
+  local want
+  want=$(sed 's/[][]/\\&/g' "$BASE/ns/id" 2>/dev/null) || return 0
+  find /proc -mindepth 3 -maxdepth 3 -path '/proc/[0-9]*/ns/mnt' -lname "$want" -printf '%h\n' 2>/dev/null |
+    cut -d/ -f3
 }
 
 make_mount_ns() {
@@ -135,6 +136,11 @@ case "$cmd" in
     rm -rf "$BASE/docker.sock" "$BASE/rootfs" "$BASE/rootfs.tar"
     exit $rc
     ;;
+  healthcheck)
+    NETNS=$3
+    # shellcheck disable=SC2046
+    in_ns podman $(podman_flags) healthcheck run "$4"
+    ;;
   teardown)
     NETNS=${3:-}
     if [ -e "$BASE/ns/id" ]; then
@@ -151,5 +157,5 @@ case "$cmd" in
     rm -rf "$BASE"
     ;;
   *)
-    echo "usage: $0 start|stop|import|teardown BASE [NETNS]" >&2; exit 64 ;;
+    echo "usage: $0 start|stop|import|healthcheck|teardown BASE [NETNS] [NAME]" >&2; exit 64 ;;
 esac

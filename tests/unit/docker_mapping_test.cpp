@@ -190,9 +190,21 @@ TEST_CASE("events: parse and decide which need an inspect", "[docker][events]") 
     ev->action = a;
     CHECK_FALSE(event_needs_inspect(*ev));
   }
+  // Podman 4.3 announces a health check's result before writing it: such events are followed
+  // by a second, later inspect (Docker's exec_die is not one: its health events come after).
+  for (const char* a : {"health_status", "health_status: healthy", "exec_died"}) {
+    ev->action = a;
+    CHECK(event_needs_late_inspect(*ev));
+  }
+  for (const char* a : {"start", "die", "exec_die", "exec_start: sh", "remove"}) {
+    ev->action = a;
+    CHECK_FALSE(event_needs_late_inspect(*ev));
+  }
   ev->action = "start";
   ev->type = "image";
   CHECK_FALSE(event_needs_inspect(*ev));
+  ev->action = "health_status";
+  CHECK_FALSE(event_needs_late_inspect(*ev));
   CHECK_FALSE(parse_event("not json"));
   CHECK_FALSE(parse_event("[1]"));
 }
