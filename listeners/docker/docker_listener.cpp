@@ -249,10 +249,6 @@ void refresh(const core_ptr& c, const std::string& id) {
   net::co_spawn(c->executor, refresh_loop(c, id), log_exception{c->log});
 }
 
-void on_event_bytes(const core_ptr& c, std::string_view data) {
-  std::vector<std::string> lines;
-  if (!c->splitter.feed(data, lines)) {
-    c->report_error("protocol", "an /events line exceeds the limit; reconnecting");
 /// One more inspect of `id` after late_inspect_delay (one pending at a time per container).
 void refresh_later(const core_ptr& c, const std::string& id) {
   if (c->stopped || c->late_inspects.count(id)) return;
@@ -267,6 +263,10 @@ void refresh_later(const core_ptr& c, const std::string& id) {
   });
 }
 
+void on_event_bytes(const core_ptr& c, std::string_view data) {
+  std::vector<std::string> lines;
+  if (!c->splitter.feed(data, lines)) {
+    c->report_error("protocol", "an /events line exceeds the limit; reconnecting");
     if (c->events) c->events->close();
     return;
   }
@@ -278,12 +278,12 @@ void refresh_later(const core_ptr& c, const std::string& id) {
     }
     c->count("events");
     if (event_needs_inspect(*ev)) refresh(c, ev->id);
+    // Health only matters for readiness with wait_for_healthy.
+    if (c->mapping.wait_for_healthy && event_needs_late_inspect(*ev)) refresh_later(c, ev->id);
   }
 }
 
 // --- full (re)sync -------------------------------------------------------------------------
-    // Health only matters for readiness with wait_for_healthy.
-    if (c->mapping.wait_for_healthy && event_needs_late_inspect(*ev)) refresh_later(c, ev->id);
 
 struct sync_state {
   explicit sync_state(net::any_io_executor ex) : done(ex, net::steady_timer::time_point::max()) {}
@@ -458,12 +458,12 @@ void docker_listener::stop() {
   c.backoff_timer.cancel();
   for (auto& [sid, timer] : c.removals) timer->cancel();
   c.removals.clear();
+  for (auto& [id, timer] : c.late_inspects) timer->cancel();
+  c.late_inspects.clear();
 }
 
 void docker_listener::validate(const listener_config& config, config_errors& errors) {
   read_docker_settings(config, process_environment(), errors);
-  for (auto& [id, timer] : c.late_inspects) timer->cancel();
-  c.late_inspects.clear();
 }
 
 std::unique_ptr<listener> docker_listener::create(net::any_io_executor executor, const listener_config& config) {
