@@ -36,6 +36,8 @@ std::string ecs_version_name(ecs_metadata_version v) {
 
 }  // namespace
 
+bool tags_not_offered(int status) { return status >= 400 && status < 500 && status != 408 && status != 429; }
+
 struct ecs_listener::state {
   state(net::any_io_executor ex, ecs_settings s, ecs_endpoint e, http_client c)
       : executor(std::move(ex)), settings(std::move(s)), endpoint(std::move(e)), client(std::move(c)) {}
@@ -72,11 +74,14 @@ net::awaitable<void> poll_once(std::shared_ptr<ecs_listener::state> s) {
   auto first = get(s, target);
   http_result result = co_await std::move(first);
   if (s->stopped || !s->sink) co_return;
-  if (!s->tags_target.empty() && result.error.kind == "http_status") {
-    // No taskWithTags on this agent (or no permission): use /task from now on.
+  const int status = result.response ? result.response->status : 0;
+  if (!s->tags_target.empty() && result.error.kind == "http_status" && tags_not_offered(status)) {
+    // No taskWithTags on this agent (or no permission): use /task from now on. A 5xx is an
+    // outage like any other, not an answer about taskWithTags (falling back then lost the
+    // task's tags for good).
     logger("listener.ecs")
-        ->info("listener={} {} answered {}; using {} (no task tags)", s->settings.name, s->tags_target,
-               result.response ? result.response->status : 0, s->task_target);
+        ->info("listener={} {} answered {}; using {} (no task tags)", s->settings.name, s->tags_target, status,
+               s->task_target);
     s->tags_target.clear();
     target = s->task_target;
     auto second = get(s, target);

@@ -33,6 +33,11 @@ struct ecs_settings {
 /// Reads a listener's config into settings; appends every error. Pure.
 ecs_settings read_ecs_settings(const listener_config& config, config_errors& errors);
 
+/// Whether an HTTP status from taskWithTags means the agent does not offer it (or not to us),
+/// so the listener uses /task from then on: a 4xx other than 408 and 429. A 5xx, 408 or 429
+/// is a failed poll like any other (the tags endpoint is tried again next time). Pure.
+bool tags_not_offered(int status);
+
 class ecs_listener : public listener {
  public:
   /// `env` is read once, here, to choose the endpoint.

@@ -180,6 +180,10 @@ std::optional<std::string> parse_ecs_task(std::string_view body, const ecs_task_
     return std::string("malformed JSON (") + std::to_string(body.size()) + " bytes): " + e.what();
   }
   if (!task.is_object()) return "not an ECS task: expected a JSON object";
+  // Every task lists its containers (at least the one this daemon runs in). A document
+  // without the list (an error object, a proxy's answer) must not read as "no containers":
+  // that would remove every service.
+  if (!member(task, "Containers").is_array()) return "not an ECS task: no \"Containers\" list";
   out.task_status = std::string(str(task, "KnownStatus"));
   out.task_started = !task_not_started(out.task_status);
 

@@ -52,7 +52,7 @@ struct ecs_task_result {
 /// Parses a task metadata document (v2, v3, v4, or v4 taskWithTags). Keys are read as the
 /// endpoint spells them; missing fields are not errors. One service per container with
 /// KnownStatus RUNNING, except the ECS pause container. Returns why the body is not a task
-/// (malformed JSON, not an object); `out` is then empty. Pure.
+/// (malformed JSON, not an object, no `Containers` list); `out` is then empty. Pure.
 std::optional<std::string> parse_ecs_task(std::string_view body, const ecs_task_options& options,
                                           ecs_task_result& out);
 

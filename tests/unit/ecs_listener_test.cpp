@@ -90,6 +90,36 @@ TEST_CASE("ecs listener: v4 taskWithTags adds the task's tags", "[ecs][listener]
   CHECK(w.server.count("/v4/abc/task") == 0);
 }
 
+TEST_CASE("ecs listener: a 5xx from taskWithTags is a failed poll, not a fallback (found by listener_faults_test)",
+          "[ecs][listener]") {
+  // Before the fix a 500 or 503 from taskWithTags switched the listener to /task for good:
+  // after the outage every service had lost the task's tags (and its files were rewritten).
+  ecs_world w;
+  w.vars["ECS_CONTAINER_METADATA_URI_V4"] = w.server.url() + "/v4/abc";
+  auto doc = nlohmann::json::parse(ecs_fixture("ecs_v4_task_fargate_redis.json"));
+  doc["TaskTags"] = {{"team", "storage"}};
+  w.server.set_response("/v4/abc/taskWithTags", fake_response::ok(doc.dump()));
+  w.server.set_response("/v4/abc/task", fake_response::ok(ecs_fixture("ecs_v4_task_fargate_redis.json")));
+  w.start();
+  REQUIRE(w.run_until([&] { return w.sink.synced >= 1; }));
+  w.server.push_response("/v4/abc/taskWithTags", fake_response::status_only(503, "busy"));
+  w.server.push_response("/v4/abc/taskWithTags", fake_response::status_only(500, "oops"));
+  REQUIRE(w.run_until([&] { return w.errors_of("http_status") >= 2; }));
+  const int synced = w.sink.synced;
+  REQUIRE(w.run_until([&] { return w.sink.synced > synced + 1; }));
+  CHECK(w.server.count("/v4/abc/task") == 0);
+  const auto& tags = w.sink.services.at(redis_id).tags;
+  CHECK(std::find(tags.begin(), tags.end(), "team:storage") != tags.end());
+  CHECK(w.sink.deltas.size() == 1);
+
+  CHECK(tags_not_offered(404));
+  CHECK(tags_not_offered(403));
+  CHECK_FALSE(tags_not_offered(429));
+  CHECK_FALSE(tags_not_offered(408));
+  CHECK_FALSE(tags_not_offered(500));
+  CHECK_FALSE(tags_not_offered(503));
+}
+
 TEST_CASE("ecs listener: v3 through ECS_CONTAINER_METADATA_URI", "[ecs][listener]") {
   ecs_world w;
   w.vars["ECS_CONTAINER_METADATA_URI"] = w.server.url() + "/v3/abc";

@@ -151,7 +151,7 @@ TEST_CASE("ecs: a task not running yet is not a sync; malformed bodies are error
   CHECK_FALSE(parse(doc.dump(), ecs_metadata_version::v4).task_started);
   doc.erase("KnownStatus");  // missing fields are not errors
   CHECK(parse(doc.dump(), ecs_metadata_version::v4).task_started);
-  CHECK(parse("{}", ecs_metadata_version::v4).services.empty());
+  CHECK(parse(R"({"Containers": []})", ecs_metadata_version::v4).services.empty());
 
   ecs_task_result out;
   const auto body = fixture("ecs_v4_task_fargate_redis.json");
@@ -160,6 +160,20 @@ TEST_CASE("ecs: a task not running yet is not a sync; malformed bodies are error
   CHECK_THAT(*error, Catch::Contains("malformed JSON"));
   CHECK(parse_ecs_task("[]", {}, out));
   CHECK(parse_ecs_task("", {}, out));
+}
+
+TEST_CASE("ecs: a document without a Containers list is not a task (found by listener_faults_test)", "[ecs]") {
+  // Before the fix an error object parsed as a task with no containers: every service and
+  // its files went, until the next good poll wrote them again.
+  ecs_task_result out;
+  for (const char* body : {R"({})", R"({"Message": "task metadata not available"})",
+                           R"({"KnownStatus": "RUNNING", "Containers": null})", R"({"Containers": {"a": 1}})"}) {
+    INFO(body);
+    const auto error = parse_ecs_task(body, {}, out);
+    REQUIRE(error);
+    CHECK_THAT(*error, Catch::Contains("Containers"));
+    CHECK(out.services.empty());
+  }
 }
 
 TEST_CASE("ecs: endpoint discovery", "[ecs]") {
