@@ -107,13 +107,23 @@ net::awaitable<void> serve(std::shared_ptr<fake_http_server::state> s, Stream& s
         socket.set_option(net::socket_base::linger(true, 0), ignored);
         socket.close(ignored);
         co_return;
-      case fake_response::action::truncate: {
+      case fake_response::action::truncate:
+      case fake_response::action::reset_mid_body: {
         const auto reason = http::obsolete_reason(http::int_to_status(static_cast<unsigned>(resp.status)));
         std::string raw = "HTTP/1.1 " + std::to_string(resp.status) + " " + std::string(reason) +
                           "\r\nContent-Type: " + resp.content_type +
                           "\r\nContent-Length: " + std::to_string(resp.body.size()) + "\r\n\r\n" +
                           resp.body.substr(0, std::min(resp.truncate_at, resp.body.size()));
         co_await net::async_write(stream, net::buffer(raw), use_tuple);
+        if (resp.what == fake_response::action::reset_mid_body) {
+          // Let the bytes leave before the reset (a reset discards unsent data).
+          net::steady_timer pause(co_await net::this_coro::executor);
+          pause.expires_after(std::chrono::milliseconds(20));
+          co_await pause.async_wait(use_tuple);
+          socket.set_option(net::socket_base::linger(true, 0), ignored);
+          socket.close(ignored);
+          co_return;
+        }
         // No TLS close_notify, no more bytes: the client sees the body end early.
         socket.shutdown(tcp::socket::shutdown_both, ignored);
         socket.close(ignored);
@@ -223,6 +233,14 @@ void fake_http_server::push_response(const std::string& path, fake_response resp
 }
 
 void fake_http_server::require_token(std::optional<std::string> token) { state_->token = std::move(token); }
+
+void fake_http_server::set_certificate(const std::string& cert_file, const std::string& key_file) {
+  state_->ssl_ctx.use_certificate_chain_file(cert_file);
+  state_->ssl_ctx.use_private_key_file(key_file, ssl::context::pem);
+  beast::error_code ignored;
+  const auto sockets = state_->open_sockets;
+  for (auto* socket : sockets) socket->close(ignored);
+}
 
 const std::vector<fake_request>& fake_http_server::requests() const { return state_->requests; }
 

@@ -24,6 +24,7 @@ struct fake_response {
     silent,    ///< read the request, never answer (the client's timeout fires)
     truncate,  ///< announce the whole body (Content-Length), send `truncate_at` bytes, close
     reset,     ///< close the connection with a TCP reset before answering
+    reset_mid_body,  ///< announce the whole body, send `truncate_at` bytes, then a TCP reset
   };
   int status = 200;
   std::string body;
@@ -49,6 +50,11 @@ struct fake_response {
     r.body = std::move(body);
     r.what = action::truncate;
     r.truncate_at = at;
+    return r;
+  }
+  static fake_response reset_mid_body(std::string body, std::size_t at) {
+    fake_response r = truncated(std::move(body), at);
+    r.what = action::reset_mid_body;
     return r;
   }
   static fake_response with(action what) {
@@ -92,6 +98,9 @@ class fake_http_server {
   void push_response(const std::string& path, fake_response response);
   /// Requests whose Authorization is not "Bearer <token>" get 401 (nullopt: no check).
   void require_token(std::optional<std::string> token);
+  /// TLS: serves this certificate chain and key from the next handshake on, and closes every
+  /// open connection (so that no kept-alive connection skips the new handshake).
+  void set_certificate(const std::string& cert_file, const std::string& key_file);
 
   const std::vector<fake_request>& requests() const;
   /// Requests read so far for `path`.
