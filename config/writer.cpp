@@ -148,9 +148,9 @@ bool config_writer::journal(char op, const std::vector<std::string>& paths) {
   if (!ensure_journal()) return false;
   std::string text;
   for (const auto& p : paths) text += std::string(1, op) + p + "\n";
-  // Additions must be durable before the files exist; removals may be lost (the next
-  // start then finds the file gone, which is harmless).
-  return write_all(journal_fd_, text) && (op != '+' || ::fdatasync(journal_fd_) == 0);
+  // Additions are synced by write_files() before the first file they cover is renamed
+  // into place; removals may be lost (the next start then finds the file gone, harmless).
+  return write_all(journal_fd_, text);
 }
 
 void config_writer::sync_dirs(const std::set<std::string>& dirs) {
@@ -163,8 +163,18 @@ void config_writer::sync_dirs(const std::set<std::string>& dirs) {
   }
 }
 
-bool config_writer::write_file(const std::string& relative, const std::string& content,
-                               write_stats& stats, std::set<std::string>& dirs_to_sync) {
+bool config_writer::fail(const std::string& relative, const std::string& content, const std::string& what,
+                         write_stats& stats) {
+  ++stats.failed;
+  stats.errors.push_back(dir_ + "/" + relative + ": " + what + ": " + errno_text());
+  owned_[relative].hash.reset();
+  failed_[relative] = content;
+  return false;
+}
+
+std::optional<config_writer::temp_file> config_writer::prepare(const std::string& relative,
+                                                               const std::string& content, write_stats& stats,
+                                                               std::set<std::string>& dirs_to_sync) {
   const auto hash = content_hash(content);
   const auto path = dir_ + "/" + relative;
   auto& owned = owned_[relative];
@@ -180,63 +190,118 @@ bool config_writer::write_file(const std::string& relative, const std::string& c
   // The access() check notices a file or folder deleted behind our back.
   if (owned.hash == hash && !failed_.contains(relative) && ::access(path.c_str(), F_OK) == 0) {
     ++stats.unchanged;
-    return true;
+    return std::nullopt;
+  }
+  // A file written without a journal that lists it would be foreign after a restart.
+  if (!ensure_journal()) {
+    fail(relative, content, "cannot record owned files", stats);
+    return std::nullopt;
   }
   const auto folder = parent_of(relative);
   const auto folder_path = dir_ + "/" + folder;
-  auto fail = [&](const std::string& what) {
-    ++stats.failed;
-    stats.errors.push_back(path + ": " + what + ": " + errno_text());
-    owned.hash.reset();
-    failed_[relative] = content;
-    return false;
-  };
-  // A file written without a journal that lists it would be foreign after a restart.
-  if (!ensure_journal()) return fail("cannot record owned files");
   if (::mkdir(folder_path.c_str(), 0755) == 0) {
     dirs_to_sync.insert("");
   } else if (errno != EEXIST) {
-    if (errno == ENOENT) {  // the output folder itself is gone: recreate it
-      std::error_code ec;
-      fs::create_directories(folder_path, ec);
-      if (ec) return fail("cannot create folder");
-    } else {
-      return fail("cannot create folder");
+    std::error_code ec;
+    // The output folder itself is gone: recreate it.
+    if (errno != ENOENT || (fs::create_directories(folder_path, ec), ec)) {
+      fail(relative, content, "cannot create folder", stats);
+      return std::nullopt;
     }
   }
-  const auto file_name = relative.substr(folder.size() + 1);
-  const auto temp = folder_path + "/." + file_name + temp_suffix;
   // Never follow a link planted in the output folder: the check folder must be a real
   // folder, and the temp file is created anew (a leftover or planted entry is removed first).
   struct stat folder_stat {};
-  if (::lstat(folder_path.c_str(), &folder_stat) != 0) return fail("cannot read folder");
+  if (::lstat(folder_path.c_str(), &folder_stat) != 0) {
+    fail(relative, content, "cannot read folder", stats);
+    return std::nullopt;
+  }
   if (!S_ISDIR(folder_stat.st_mode)) {
     errno = ENOTDIR;
-    return fail("refused: not a real folder (a symlink?)");
+    fail(relative, content, "refused: not a real folder (a symlink?)", stats);
+    return std::nullopt;
   }
-  ::unlink(temp.c_str());
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd < 0) return fail("cannot create temp file");
-  if (!write_all(fd, content) || ::fsync(fd) != 0) {
+  temp_file t{relative, folder_path + "/." + relative.substr(folder.size() + 1) + temp_suffix, hash};
+  ::unlink(t.temp.c_str());
+  t.fd = ::open(t.temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (t.fd < 0) {
+    fail(relative, content, "cannot create temp file", stats);
+    return std::nullopt;
+  }
+  if (!write_all(t.fd, content)) {
     const int saved = errno;
-    ::close(fd);
-    ::unlink(temp.c_str());
+    ::close(t.fd);
+    ::unlink(t.temp.c_str());
     errno = saved;
-    return fail("cannot write");
+    fail(relative, content, "cannot write", stats);
+    return std::nullopt;
   }
-  ::close(fd);
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    const int saved = errno;
-    ::unlink(temp.c_str());
-    errno = saved;
-    return fail("cannot rename into place");
+  return t;
+}
+
+void config_writer::write_files(const std::vector<file_write>& files, const std::vector<std::string>& added,
+                                write_stats& stats, std::set<std::string>& dirs_to_sync) {
+  // Chunks bound the open descriptors and the temp files in the folder at any time.
+  constexpr std::size_t chunk = 128;
+  bool journal_synced = added.empty();
+  for (std::size_t begin = 0; begin < files.size(); begin += chunk) {
+    const auto end = std::min(files.size(), begin + chunk);
+    std::vector<std::pair<temp_file, const std::string*>> temps;
+    for (auto i = begin; i < end; ++i) {
+      if (auto t = prepare(files[i].first, *files[i].second, stats, dirs_to_sync)) {
+        temps.emplace_back(std::move(*t), files[i].second);
+      }
+    }
+    // The first fsync commits the chunk; the others find their data already on disk.
+    for (auto& [t, content] : temps) {
+      const bool ok = ::fsync(t.fd) == 0;
+      const int saved = errno;
+      ::close(t.fd);
+      t.fd = -1;
+      if (!ok) {
+        ::unlink(t.temp.c_str());
+        errno = saved;
+        t.failed = true;
+        fail(t.relative, *content, "cannot write", stats);
+      }
+    }
+    // Ownership must be durable before any file it covers is in place.
+    if (!journal_synced && !temps.empty()) {
+      journal_synced = true;
+      if (::fdatasync(journal_fd_) != 0) {
+        const int saved = errno;
+        for (auto& [t, content] : temps) {
+          if (!t.failed) {
+            ::unlink(t.temp.c_str());
+            errno = saved;
+            fail(t.relative, *content, "cannot record owned files", stats);
+          }
+        }
+        // The journal is in doubt: every later file fails too, and is retried.
+        for (auto i = end; i < files.size(); ++i) {
+          errno = saved;
+          fail(files[i].first, *files[i].second, "cannot record owned files", stats);
+        }
+        return;
+      }
+    }
+    for (auto& [t, content] : temps) {
+      if (t.failed) continue;
+      const auto path = dir_ + "/" + t.relative;
+      if (::rename(t.temp.c_str(), path.c_str()) != 0) {
+        const int saved = errno;
+        ::unlink(t.temp.c_str());
+        errno = saved;
+        fail(t.relative, *content, "cannot rename into place", stats);
+        continue;
+      }
+      owned_[t.relative].hash = t.hash;
+      failed_.erase(t.relative);
+      dirs_to_sync.insert(parent_of(t.relative));
+      ++stats.written;
+      stats.changed_paths.push_back(path);
+    }
   }
-  owned.hash = hash;
-  failed_.erase(relative);
-  dirs_to_sync.insert(folder);
-  ++stats.written;
-  stats.changed_paths.push_back(path);
-  return true;
 }
 
 bool config_writer::remove_file(const std::string& relative, write_stats& stats,
@@ -261,61 +326,64 @@ bool config_writer::remove_file(const std::string& relative, write_stats& stats,
 }
 
 write_stats config_writer::apply(const std::string& owner, const std::vector<resolved_config>& configs) {
+  return apply(std::vector<owner_configs>{owner_configs{owner, configs}});
+}
+
+write_stats config_writer::apply(const std::vector<owner_configs>& batch) {
   write_stats stats;
   std::set<std::string> dirs_to_sync;
-  std::vector<std::string> now;
+  std::vector<file_write> writes;
+  std::set<std::string> writing;
   std::vector<std::string> added;
-  std::vector<const resolved_config*> accepted;
-  for (const auto& config : configs) {
-    if (!valid_relative_path(config.relative_path)) {
-      ++stats.failed;
-      stats.errors.push_back(config.relative_path + ": refused: not a safe path inside the output folder");
-      continue;
+  std::vector<std::string> releases;  ///< files of an owner that it no longer wants
+  // Plan owner by owner, in order, as if each were applied alone.
+  for (const auto& [owner, configs] : batch) {
+    std::vector<std::string> now;
+    for (const auto& config : configs) {
+      if (!valid_relative_path(config.relative_path)) {
+        ++stats.failed;
+        stats.errors.push_back(config.relative_path + ": refused: not a safe path inside the output folder");
+        continue;
+      }
+      // Two owners whose ids map to the same safe name: the first keeps the file, so that
+      // neither overwrites nor removes the other's.
+      if (auto it = path_owner_.find(config.relative_path); it != path_owner_.end() && it->second != owner) {
+        ++stats.failed;
+        stats.errors.push_back(dir_ + "/" + config.relative_path + ": refused for " + owner +
+                               ": the same file is already written for " + it->second);
+        continue;
+      }
+      if (std::find(now.begin(), now.end(), config.relative_path) != now.end()) continue;
+      now.push_back(config.relative_path);
+      path_owner_[config.relative_path] = owner;
+      if (writing.insert(config.relative_path).second) writes.emplace_back(config.relative_path, &config.content);
+      if (!owned_.contains(config.relative_path)) added.push_back(config.relative_path);
     }
-    // Two owners whose ids map to the same safe name: the first keeps the file, so that
-    // neither overwrites nor removes the other's.
-    if (auto it = path_owner_.find(config.relative_path); it != path_owner_.end() && it->second != owner) {
-      ++stats.failed;
-      stats.errors.push_back(dir_ + "/" + config.relative_path + ": refused for " + owner +
-                             ": the same file is already written for " + it->second);
-      continue;
-    }
-    if (std::find(now.begin(), now.end(), config.relative_path) != now.end()) continue;
-    now.push_back(config.relative_path);
-    accepted.push_back(&config);
-    if (!owned_.contains(config.relative_path)) added.push_back(config.relative_path);
-  }
-  if (!journal('+', added)) {
-    stats.failed += accepted.size();
-    stats.errors.push_back(dir_ + "/" + journal_name + ": cannot record owned files: " + errno_text());
-    for (const auto* config : accepted) failed_[config->relative_path] = config->content;
-    for (const auto& p : added) owned_[p] = owned_file{};
-    for (const auto& p : now) path_owner_[p] = owner;
-    // The owner's old files that are no longer wanted: removals to retry as well.
     if (auto it = by_owner_.find(owner); it != by_owner_.end()) {
       for (const auto& old : it->second) {
         if (std::find(now.begin(), now.end(), old) != now.end()) continue;
         path_owner_.erase(old);
-        failed_[old] = std::nullopt;
+        releases.push_back(old);
       }
     }
-    by_owner_[owner] = now;
+    if (now.empty()) by_owner_.erase(owner);
+    else by_owner_[owner] = std::move(now);
+  }
+  // A released file that a later owner took is written, not removed.
+  std::erase_if(releases, [&writing](const std::string& p) { return writing.contains(p); });
+  if (!journal('+', added)) {
+    stats.failed += writes.size();
+    stats.errors.push_back(dir_ + "/" + journal_name + ": cannot record owned files: " + errno_text());
+    for (const auto& [relative, content] : writes) failed_[relative] = *content;
+    for (const auto& p : added) owned_[p] = owned_file{};
+    for (const auto& p : releases) failed_[p] = std::nullopt;
     return stats;
   }
-  for (const auto* config : accepted) {
-    write_file(config->relative_path, config->content, stats, dirs_to_sync);
-    path_owner_[config->relative_path] = owner;
-  }
+  write_files(writes, added, stats, dirs_to_sync);
   std::vector<std::string> gone;
-  if (auto it = by_owner_.find(owner); it != by_owner_.end()) {
-    for (const auto& old : it->second) {
-      if (std::find(now.begin(), now.end(), old) != now.end()) continue;
-      path_owner_.erase(old);
-      if (remove_file(old, stats, dirs_to_sync)) gone.push_back(old);
-    }
+  for (const auto& old : releases) {
+    if (remove_file(old, stats, dirs_to_sync)) gone.push_back(old);
   }
-  if (now.empty()) by_owner_.erase(owner);
-  else by_owner_[owner] = std::move(now);
   sync_dirs(dirs_to_sync);
   journal('-', gone);
   return stats;
@@ -340,15 +408,23 @@ write_stats config_writer::remove_stale(const std::set<std::string>& keep) {
 write_stats config_writer::retry() {
   write_stats stats;
   std::set<std::string> dirs_to_sync;
-  auto pending = failed_;
+  const auto pending = failed_;
+  std::vector<file_write> writes;
+  std::vector<std::string> added;
   std::vector<std::string> gone;
   for (const auto& [relative, content] : pending) {
     if (content) {
-      journal('+', {relative});
-      write_file(relative, *content, stats, dirs_to_sync);
+      writes.emplace_back(relative, &*content);
+      added.push_back(relative);  // it may never have reached the journal
     } else if (remove_file(relative, stats, dirs_to_sync)) {
       gone.push_back(relative);
     }
+  }
+  if (journal('+', added)) {
+    write_files(writes, added, stats, dirs_to_sync);
+  } else {
+    stats.failed += writes.size();
+    stats.errors.push_back(dir_ + "/" + journal_name + ": cannot record owned files: " + errno_text());
   }
   sync_dirs(dirs_to_sync);
   journal('-', gone);

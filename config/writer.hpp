@@ -24,10 +24,21 @@ struct write_stats {
   write_stats& operator+=(const write_stats& other);
 };
 
+/// One owner's (service's) complete set of configs, for a batch apply.
+struct owner_configs {
+  std::string owner;
+  std::vector<resolved_config> configs;
+};
+
 /// Writes each config atomically (hidden temp file in the same folder, fsync, rename,
 /// fsync the folder), skips unchanged content, removes files of gone services, and keeps
 /// a journal of the files it owns (`.autodiscd-owned`) so that a restart removes its own
 /// stale files and never touches anyone else's.
+///
+/// A batch is written with few disk syncs whatever its size: the journal additions are
+/// appended first, the temp files are written in chunks and then fsynced (on a journalling
+/// file system the first fsync commits the whole chunk, so the rest return at once), the
+/// journal is synced once before the first rename, and each folder is synced once at the end.
 class config_writer {
  public:
   explicit config_writer(std::string dir);
@@ -41,6 +52,9 @@ class config_writer {
 
   /// Makes `owner`'s files exactly `configs` (an empty list removes them all).
   write_stats apply(const std::string& owner, const std::vector<resolved_config>& configs);
+  /// The same for many owners at once, in order (a path one owner releases can be taken by
+  /// a later one in the same batch).
+  write_stats apply(const std::vector<owner_configs>& batch);
 
   /// Removes every owned file that is not in `keep` (relative paths): the files a
   /// previous run left for services that are gone. Called once every listener synced.
@@ -68,8 +82,25 @@ class config_writer {
   struct owned_file {
     std::optional<std::uint64_t> hash;  ///< content hash; unknown for files from a past run
   };
-  bool write_file(const std::string& relative, const std::string& content, write_stats& stats,
-                  std::set<std::string>& dirs_to_sync);
+  /// A file to write: its relative path and content.
+  using file_write = std::pair<std::string, const std::string*>;
+  /// Writes `files` (whose new journal entries are `added`, not yet recorded): appends the
+  /// journal, then temp files in chunks, one journal sync before the first rename.
+  void write_files(const std::vector<file_write>& files, const std::vector<std::string>& added,
+                   write_stats& stats, std::set<std::string>& dirs_to_sync);
+  struct temp_file {
+    std::string relative;
+    std::string temp;
+    std::uint64_t hash = 0;
+    int fd = -1;
+    bool failed = false;
+  };
+  /// Creates and fills the temp file for `relative`; nullopt when the content is unchanged
+  /// or on failure (counted in `stats`).
+  std::optional<temp_file> prepare(const std::string& relative, const std::string& content,
+                                   write_stats& stats, std::set<std::string>& dirs_to_sync);
+  bool fail(const std::string& relative, const std::string& content, const std::string& what,
+            write_stats& stats);
   bool remove_file(const std::string& relative, write_stats& stats,
                    std::set<std::string>& dirs_to_sync);
   bool journal(char op, const std::vector<std::string>& paths);

@@ -5,6 +5,8 @@
 #include <numeric>
 #include <set>
 
+#include <boost/asio/post.hpp>
+
 #include "config/template_loader.hpp"
 #include "listeners/log.hpp"
 #include "listeners/registry.hpp"
@@ -60,6 +62,11 @@ std::optional<std::string> app::start() {
 
 void app::stop() {
   if (stopped_) return;
+  // What the listeners reported last is written, not lost; the owner's callbacks may be
+  // gone already (stop() also runs from the destructor), so they are not called.
+  on_files_changed = nullptr;
+  on_ready = nullptr;
+  flush();
   stopped_ = true;
   for (auto& l : listeners_) l->stop();
   template_watch_.stop();
@@ -84,8 +91,8 @@ void app::record(const write_stats& stats) {
   totals_.writes.failed += stats.failed;
   auto log = logger("writer");
   for (const auto& error : stats.errors) log->error("{}", error);
-  if (!stats.changed_paths.empty() && delta_started_) {
-    totals_.discovery_to_disk.observe(std::chrono::steady_clock::now() - *delta_started_);
+  if (!stats.changed_paths.empty() && pending_since_) {
+    totals_.discovery_to_disk.observe(std::chrono::steady_clock::now() - *pending_since_);
   }
   if (!stats.changed_paths.empty() && on_files_changed) on_files_changed(stats.changed_paths);
   if (writer_ && writer_->has_failures()) schedule_retry();
@@ -96,9 +103,9 @@ void app::restore_output() {
   logger("writer")->warn("output folder {} was deleted or moved: writing every current config again",
                          config_.output_dir);
   writer_->forget_written();
-  write_stats stats;
-  for (const auto& [id, result] : resolutions_) stats += writer_->apply(id, result.configs);
-  record(stats);
+  std::vector<owner_configs> batch;
+  for (const auto& [id, result] : resolutions_) batch.push_back({id, result.configs});
+  record(writer_->apply(batch));
 }
 
 void app::schedule_retry() {
@@ -116,56 +123,75 @@ void app::schedule_retry() {
   });
 }
 
-void app::resolve_and_write(const std::string& id) {
-  const auto it = services_.find(id);
-  resolution result;
-  if (it != services_.end()) result = resolve_service(it->second, templates_, env_);
-  auto& previous = resolutions_[id];
-  // Log new rejections only once.
-  for (const auto& r : result.rejected) {
-    if (std::find(previous.rejected.begin(), previous.rejected.end(), r) == previous.rejected.end()) {
-      logger("resolver")->warn("rejected config: service={} check={} template={} reason={}",
-                               r.service_id, r.check_name, r.template_source, r.reason);
+void app::resolve_and_write(const std::vector<std::string>& ids) {
+  std::vector<owner_configs> batch;
+  for (const auto& id : ids) {
+    const auto it = services_.find(id);
+    resolution result;
+    if (it != services_.end()) result = resolve_service(it->second, templates_, env_);
+    auto& previous = resolutions_[id];
+    // Log new rejections only once.
+    for (const auto& r : result.rejected) {
+      if (std::find(previous.rejected.begin(), previous.rejected.end(), r) == previous.rejected.end()) {
+        logger("resolver")->warn("rejected config: service={} check={} template={} reason={}",
+                                 r.service_id, r.check_name, r.template_source, r.reason);
+      }
     }
+    const bool changed = !(previous == result);
+    if (changed) {
+      totals_.configs_resolved += result.configs.size();
+      totals_.configs_rejected += result.rejected.size();
+    }
+    if (writer_ && (changed || writer_->has_failures())) batch.push_back({id, result.configs});
+    if (it == services_.end()) resolutions_.erase(id);
+    else previous = std::move(result);
   }
-  const bool changed = !(previous == result);
-  if (changed) {
-    totals_.configs_resolved += result.configs.size();
-    totals_.configs_rejected += result.rejected.size();
-  }
-  if (writer_ && (changed || writer_->has_failures())) record(writer_->apply(id, result.configs));
-  if (it == services_.end()) resolutions_.erase(id);
-  else previous = std::move(result);
+  if (!batch.empty()) record(writer_->apply(batch));
+}
+
+void app::flush() {
+  if (dirty_.empty()) return;
+  const std::vector<std::string> ids(dirty_.begin(), dirty_.end());
+  dirty_.clear();
+  resolve_and_write(ids);
+  pending_since_.reset();
 }
 
 void app::on_delta(const std::string& listener, service_delta delta) {
   if (stopped_) return;
-  delta_started_ = std::chrono::steady_clock::now();
+  if (!pending_since_) pending_since_ = std::chrono::steady_clock::now();
   auto* state = state_of(listener);
-  std::vector<std::string> ids;
   // The per-listener count is kept as services come and go (a recount would make a sync
   // that reports N services one by one cost O(N^2)).
   for (auto& svc : delta.added) {
-    ids.push_back(svc.id);
+    dirty_.insert(svc.id);
     const bool inserted = services_.insert_or_assign(svc.id, std::move(svc)).second;
     if (state && inserted) ++state->services;
   }
   for (auto& svc : delta.changed) {
-    ids.push_back(svc.id);
+    dirty_.insert(svc.id);
     const bool inserted = services_.insert_or_assign(svc.id, std::move(svc)).second;
     if (state && inserted) ++state->services;
   }
   for (auto& id : delta.removed) {
-    ids.push_back(id);
+    dirty_.insert(id);
     if (services_.erase(id) > 0 && state && state->services > 0) --state->services;
   }
-  for (const auto& id : ids) resolve_and_write(id);
-  delta_started_.reset();
+  // Resolve and write once the loop has run what is already queued: every delta of this
+  // burst joins the batch, and a lone delta is written right after this handler.
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  net::post(io_, [this, alive = std::weak_ptr<int>(alive_)] {
+    if (alive.expired()) return;
+    flush_posted_ = false;
+    if (!stopped_) flush();
+  });
 }
 
 void app::on_synced(const std::string& listener) {
   auto* state = state_of(listener);
   if (!state) return;
+  flush();  // the synced picture is complete only once its deltas are resolved
   state->synced = true;
   state->last_sync = std::chrono::system_clock::now();
   if (!state->last_error_kind.empty()) {
@@ -257,7 +283,7 @@ void app::reload_templates() {
       affected.push_back(id);
     }
   }
-  for (const auto& id : affected) resolve_and_write(id);
+  resolve_and_write(affected);
 }
 
 }  // namespace autodiscd
@@ -325,13 +351,14 @@ std::optional<std::string> app::reload(daemon_config next) {
   config_ = std::move(next);
   if (config_.file.empty()) config_.file = file;
 
-  for (const auto& id : gone) resolve_and_write(id);
+  flush();
+  resolve_and_write(gone);
   // Templates may have changed even when their folders did not: resolve everything again;
   // the writer leaves unchanged files alone.
   reload_templates();
   std::vector<std::string> ids;
   for (const auto& [id, svc] : services_) ids.push_back(id);
-  for (const auto& id : ids) resolve_and_write(id);
+  resolve_and_write(ids);
   for (std::size_t j = 0; j < listeners_.size(); ++j) {
     if (!is_kept[j]) {
       log->info("reload: listener={} type={} started", states_[j].name, states_[j].type);

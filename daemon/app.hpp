@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -98,7 +99,10 @@ class app : public service_sink {
 
  private:
   listener_state* state_of(const std::string& listener);
-  void resolve_and_write(const std::string& id);
+  /// Resolves `ids` again and writes what changed, as one writer batch.
+  void resolve_and_write(const std::vector<std::string>& ids);
+  /// Resolves and writes the services changed by the deltas received since the last flush.
+  void flush();
   void record(const write_stats& stats);
   void schedule_retry();
   void schedule_template_reload();
@@ -128,8 +132,14 @@ class app : public service_sink {
   bool retry_pending_ = false;
   bool ready_ = false;
   bool stopped_ = false;
-  /// Set while a listener's delta is being applied: when it entered the app.
-  std::optional<std::chrono::steady_clock::time_point> delta_started_;
+  /// Services changed by deltas and not yet resolved: the deltas that arrive in one turn of
+  /// the event loop (a resync, a burst of events) are written as one batch.
+  std::set<std::string> dirty_;
+  bool flush_posted_ = false;
+  /// When the oldest delta of the pending batch entered the app.
+  std::optional<std::chrono::steady_clock::time_point> pending_since_;
+  /// Guards the posted flush against running after the app is gone.
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   app_totals totals_;
 };
 

@@ -271,3 +271,68 @@ TEST_CASE("writer: two owners mapping to one file do not clobber each other", "[
   CHECK(w.apply("web_1", {config_for("web_1", "nginx.d/web_1.yaml", "second\n")}).written == 1);
   CHECK(read_file(out / "nginx.d/web_1.yaml") == "second\n");
 }
+
+TEST_CASE("writer: a batch writes many owners' files in chunks, journalled, no temp left", "[writer][batch]") {
+  temp_dir dir("autodiscd-writer");
+  const auto out = dir.path() / "out";
+  std::set<std::string> expected;
+  {
+    config_writer w(out.string());
+    REQUIRE_FALSE(w.open().has_value());
+    // More owners than one chunk (128), two folders, so every chunk boundary is crossed.
+    std::vector<owner_configs> batch;
+    for (int i = 0; i < 300; ++i) {
+      const auto id = "svc" + std::to_string(i);
+      const auto path = std::string(i % 2 ? "redisdb.d/" : "nginx.d/") + id + ".yaml";
+      batch.push_back({id, {config_for(id, path, "n: " + std::to_string(i) + "\n")}});
+      expected.insert(path);
+    }
+    auto stats = w.apply(batch);
+    CHECK(stats.written == 300);
+    CHECK(stats.failed == 0);
+    CHECK(stats.changed_paths.size() == 300);
+    CHECK(read_file(out / "redisdb.d/svc7.yaml") == "n: 7\n");
+    // The same batch again changes nothing.
+    stats = w.apply(batch);
+    CHECK(stats.written == 0);
+    CHECK(stats.unchanged == 300);
+    // Removing half in one batch.
+    std::vector<owner_configs> removal;
+    for (int i = 0; i < 300; i += 2) removal.push_back({"svc" + std::to_string(i), {}});
+    stats = w.apply(removal);
+    CHECK(stats.removed == 150);
+    for (int i = 0; i < 300; i += 2) expected.erase("nginx.d/svc" + std::to_string(i) + ".yaml");
+  }
+  auto files = all_files(out);
+  files.erase(".autodiscd-owned");
+  CHECK(files == expected);
+  // The journal covers every file: a restart that keeps nothing removes them all.
+  config_writer again(out.string());
+  REQUIRE_FALSE(again.open().has_value());
+  CHECK(again.owned_paths() == expected);
+  CHECK(again.remove_stale({}).removed == expected.size());
+}
+
+TEST_CASE("writer: in one batch, a file one owner releases can be taken by a later owner", "[writer][batch]") {
+  temp_dir dir("autodiscd-writer");
+  const auto out = dir.path() / "out";
+  config_writer w(out.string());
+  REQUIRE_FALSE(w.open().has_value());
+  REQUIRE(w.apply("web/1", {config_for("web/1", "nginx.d/web_1.yaml", "first\n")}).written == 1);
+  // Taken first, released later in the same batch: refused (as applied one by one).
+  auto stats = w.apply(std::vector<owner_configs>{{"web_1", {config_for("web_1", "nginx.d/web_1.yaml", "second\n")}},
+                                                  {"web/1", {}}});
+  CHECK(stats.failed == 1);
+  CHECK(stats.removed == 1);
+  CHECK_FALSE(fs::exists(out / "nginx.d/web_1.yaml"));
+  REQUIRE(w.apply("web/1", {config_for("web/1", "nginx.d/web_1.yaml", "first\n")}).written == 1);
+  // Released first, then taken: the file holds the new owner's content and is not removed.
+  stats = w.apply(std::vector<owner_configs>{{"web/1", {}},
+                                             {"web_1", {config_for("web_1", "nginx.d/web_1.yaml", "second\n")}}});
+  CHECK(stats.failed == 0);
+  CHECK(stats.removed == 0);
+  CHECK(read_file(out / "nginx.d/web_1.yaml") == "second\n");
+  // And the new owner now owns it: its removal removes the file.
+  w.apply("web_1", {});
+  CHECK_FALSE(fs::exists(out / "nginx.d/web_1.yaml"));
+}
