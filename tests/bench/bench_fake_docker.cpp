@@ -26,14 +26,6 @@ namespace autodiscd::bench {
 
 namespace {
 
-constexpr const char* redis_template = R"(ad_identifiers:
-  - redis
-init_config:
-instances:
-  - host: '%%host%%'
-    port: 6379
-)";
-
 /// A daemon (the real app, in this process, on this thread) pointed at a fake engine.
 struct daemon_world {
   daemon_world(const std::string& engine_url, long concurrency) {

@@ -10,6 +10,14 @@ namespace autodiscd::bench {
 
 std::string container_id(std::size_t n) { return fmt::format("{:064x}", n + 1); }
 
+const char* const redis_template = R"(ad_identifiers:
+  - redis
+init_config:
+instances:
+  - host: '%%host%%'
+    port: 6379
+)";
+
 namespace {
 nlohmann::json make_container(std::size_t n) {
   auto ip = fmt::format("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255);

@@ -20,6 +20,10 @@ namespace autodiscd::bench {
 /// The 64-hex container id of container number `n`.
 std::string container_id(std::size_t n);
 
+/// The template the benchmarks and the soak give the daemon (redisdb.d/auto_conf.yaml):
+/// identifier `redis`, `host: '%%host%%'`, port 6379.
+extern const char* const redis_template;
+
 class scale_engine {
  public:
   scale_engine();
