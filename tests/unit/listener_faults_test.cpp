@@ -70,7 +70,7 @@ struct fault_row {
 };
 
 constexpr std::chrono::milliseconds poll_interval{40};
-constexpr std::chrono::milliseconds poll_timeout{250};
+constexpr std::chrono::milliseconds poll_timeout{500};  // generous for TLS under ASan on a busy box
 constexpr std::size_t body_limit = 256u << 10;
 constexpr std::chrono::milliseconds wait_limit{5000};
 
