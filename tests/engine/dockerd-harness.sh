@@ -11,6 +11,8 @@
 set -u
 cmd=$1; BASE=$2
 SOCK="unix://$BASE/docker.sock"
+# shellcheck source=tests/engine/harness-lib.sh
+. "$(dirname "$0")/harness-lib.sh"
 
 wait_ping() {
   for _ in $(seq 1 100); do
@@ -22,13 +24,7 @@ wait_ping() {
 }
 
 stop_dockerd() {
-  local pid
-  pid=$(cat "$BASE/docker.pid" 2>/dev/null) || return 0
-  [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-  kill -KILL "$pid" 2>/dev/null
-  for _ in $(seq 1 25); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  stop_pidfile "$BASE/docker.pid" || return 0
   # dockerd's own containerd, when it outlived dockerd.
   local cpid
   cpid=$(cat "$BASE/exec/containerd/containerd.pid" 2>/dev/null)
@@ -97,8 +93,7 @@ case "$cmd" in
     fi
     stop_dockerd
     # Unmount everything under BASE, deepest first (an exec/netns/default mount stays behind).
-    awk -v base="$BASE" '$2 == base || index($2, base "/") == 1 { print $2 }' /proc/mounts | sort -r |
-      while read -r m; do umount -l "$m" 2>/dev/null; done
+    umount_under "$BASE"
     [ -n "$NETNS" ] && ip netns del "$NETNS" 2>/dev/null
     rm -rf "$BASE"
     ;;

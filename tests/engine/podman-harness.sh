@@ -15,6 +15,8 @@ set -u
 cmd=$1; BASE=$2
 SOCK="unix://$BASE/podman.sock"
 MNTNS="$BASE/ns/mnt"
+# shellcheck source=tests/engine/harness-lib.sh
+. "$(dirname "$0")/harness-lib.sh"
 
 # Runs a command in the private mount namespace (and the network namespace when given), with
 # podman's environment pointing into BASE.
@@ -43,13 +45,7 @@ wait_ping() {
 }
 
 stop_service() {
-  local pid
-  pid=$(cat "$BASE/podman.pid" 2>/dev/null) || return 0
-  [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null || { rm -f "$BASE/podman.pid"; return 0; }
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-  kill -KILL "$pid" 2>/dev/null
-  for _ in $(seq 1 25); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  stop_pidfile "$BASE/podman.pid"
   rm -f "$BASE/podman.pid" "$BASE/podman.sock"
 }
 
@@ -151,8 +147,7 @@ case "$cmd" in
     stop_service
     for p in $(ns_pids); do kill -KILL "$p" 2>/dev/null; done
     if [ -e "$MNTNS" ]; then umount "$MNTNS" 2>/dev/null || umount -l "$MNTNS"; fi
-    awk -v base="$BASE" '$2 == base || index($2, base "/") == 1 { print $2 }' /proc/mounts | sort -r |
-      while read -r m; do umount -l "$m" 2>/dev/null; done
+    umount_under "$BASE"
     [ -n "$NETNS" ] && ip netns del "$NETNS" 2>/dev/null
     rm -rf "$BASE"
     ;;
