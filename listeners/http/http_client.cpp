@@ -444,6 +444,32 @@ void copy_headers(const Fields& fields, http_response& out) {
   for (const auto& f : fields) out.headers.emplace_back(lower(f.name_string()), std::string(f.value()));
 }
 
+/// The error for a non-2xx answer: the endpoint, the request and the start of the body.
+http_error status_error(const http_client::state& st, const http_request& req, int status, const std::string& body) {
+  std::string snippet = body.substr(0, 200);
+  std::replace(snippet.begin(), snippet.end(), '\n', ' ');
+  return {"http_status", fmt::format("{}: {} {} answered {}: {}", st.endpoint.describe(), req.method, req.target,
+                                     status, snippet)};
+}
+
+/// Why a call cannot start at all (client closed, TLS context unusable); nullopt when it can.
+std::optional<http_result> refusal(const http_client::state& st) {
+  if (st.closed) return fail("closed", st.endpoint.describe() + ": client closed");
+  if (!st.tls_setup_error.empty()) return fail("tls", st.endpoint.describe() + ": " + st.tls_setup_error);
+  return std::nullopt;
+}
+
+/// Opens a fresh connection `c`; on failure closes it and returns the result to report.
+net::awaitable<std::optional<http_result>> open_or_fail(const state_ptr& st, const std::shared_ptr<connection>& c,
+                                                         std::chrono::milliseconds timeout) {
+  auto err = co_await open_connection(st, c, timeout);
+  if (!err) co_return std::nullopt;
+  c->close();
+  http_result r;
+  r.error = std::move(*err);
+  co_return r;
+}
+
 struct exchange_outcome {
   http_result result;
   bool retry = false;  ///< failed before any response byte on a reused connection
@@ -481,19 +507,13 @@ net::awaitable<exchange_outcome> exchange(Stream& stream, const state_ptr& st, c
   copy_headers(msg.base(), resp);
   resp.body = std::move(msg.body());
   out.keep = msg.keep_alive() && !parser.need_eof();
-  if (resp.status < 200 || resp.status > 299) {
-    std::string snippet = resp.body.substr(0, 200);
-    std::replace(snippet.begin(), snippet.end(), '\n', ' ');
-    out.result.error = {"http_status", fmt::format("{}: {} {} answered {}: {}", st->endpoint.describe(), req.method,
-                                                   req.target, resp.status, snippet)};
-  }
+  if (resp.status < 200 || resp.status > 299) out.result.error = status_error(*st, req, resp.status, resp.body);
   out.result.response = std::move(resp);
   co_return out;
 }
 
 net::awaitable<http_result> run_request(state_ptr st, http_request req) {
-  if (st->closed) co_return fail("closed", st->endpoint.describe() + ": client closed");
-  if (!st->tls_setup_error.empty()) co_return fail("tls", st->endpoint.describe() + ": " + st->tls_setup_error);
+  if (auto refused = refusal(*st)) co_return std::move(*refused);
   const auto deadline = clock_type::now() + req.timeout;
   for (int attempt = 0;; ++attempt) {
     auto c = st->take_idle();
@@ -502,13 +522,8 @@ net::awaitable<http_result> run_request(state_ptr st, http_request req) {
     st->track(c);
     c->arm(deadline);
     if (!reused) {
-      auto err = co_await open_connection(st, c, req.timeout);
-      if (err) {
-        c->close();
-        http_result r;
-        r.error = std::move(*err);
-        co_return r;
-      }
+      auto failed = co_await open_or_fail(st, c, req.timeout);
+      if (failed) co_return std::move(*failed);
     }
     // Never `co_await` inside ?: (GCC 12 miscompiles it): two plain statements.
     exchange_outcome out;
@@ -593,29 +608,20 @@ net::awaitable<http_result> stream_body(Stream& stream, const state_ptr& st, con
   }
   if (!success) {
     res.response->body = error_body;
-    std::string snippet = error_body.substr(0, 200);
-    std::replace(snippet.begin(), snippet.end(), '\n', ' ');
-    res.error = {"http_status", fmt::format("{}: {} {} answered {}: {}", st->endpoint.describe(), req.method,
-                                            req.target, res.response->status, snippet)};
+    res.error = status_error(*st, req, res.response->status, error_body);
   }
   co_return res;
 }
 
 net::awaitable<http_result> run_stream(state_ptr st, http_request req, std::function<void(std::string_view)> on_data,
                                        std::function<void(const http_response&)> on_headers) {
-  if (st->closed) co_return fail("closed", st->endpoint.describe() + ": client closed");
-  if (!st->tls_setup_error.empty()) co_return fail("tls", st->endpoint.describe() + ": " + st->tls_setup_error);
+  if (auto refused = refusal(*st)) co_return std::move(*refused);
   // A stream always gets its own fresh connection, closed at the end.
   auto c = std::make_shared<connection>(st->executor);
   st->track(c);
   c->arm(clock_type::now() + req.timeout);
-  auto err = co_await open_connection(st, c, req.timeout);
-  if (err) {
-    c->close();
-    http_result r;
-    r.error = std::move(*err);
-    co_return r;
-  }
+  auto failed = co_await open_or_fail(st, c, req.timeout);
+  if (failed) co_return std::move(*failed);
   http_result r;
   if (c->tls) {
     r = co_await stream_body(*c->tls, st, c, req, on_data, on_headers);
