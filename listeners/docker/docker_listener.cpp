@@ -221,7 +221,11 @@ net::awaitable<void> refresh_loop(core_ptr c, std::string id) {
         c->dirty.insert(id);
         continue;
       }
-      c->report_error(out.error.kind, "inspect of container " + id + ": " + out.error.message);
+      // The container's state is unknown and no event may name it again: without a re-list it
+      // would stay stale (or missing) until some later reconnect. Reconnect as a failed sync does.
+      c->report_error(out.error.kind, "inspect of container " + id + ": " + out.error.message + "; reconnecting");
+      if (c->events) c->events->close();
+      break;
     } else if (c->syncing) {
       c->pending.insert(id);  // the resync's own result comes later; look again after it
     } else if (out.svc) {

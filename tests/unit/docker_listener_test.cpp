@@ -261,6 +261,100 @@ TEST_CASE("stop() ends all work: no sink call afterwards", "[docker][fake]") {
   CHECK(f.sink.deltas.size() + f.sink.errors.size() == calls);
 }
 
+// Faults (issue 9): a stream cut in the middle of an event line, inspects slower than the timeout.
+
+TEST_CASE("a stream cut in the middle of an event line: half line dropped, re-list finds the gap's changes",
+          "[docker][fake][fault]") {
+  fixture f;
+  f.engine.put_container(test::fake_engine::container(cid(1), "one", "redis:7"));
+  f.engine.put_container(test::fake_engine::container(cid(2), "two", "redis:7"));
+  f.start();
+  REQUIRE(f.until([&] { return f.sink.synced == 1 && f.engine.open_streams() == 1; }));
+
+  // 1 is destroyed and 3 started; the stream dies in the middle of 1's destroy line.
+  f.engine.remove_container(cid(1));
+  f.engine.put_container(test::fake_engine::container(cid(3), "three", "redis:7"));
+  const std::string line = nlohmann::json{{"Type", "container"}, {"Action", "destroy"}, {"Actor", {{"ID", cid(1)}}}}
+                               .dump() + "\n";
+  f.engine.emit_raw(line.substr(0, line.size() / 2));
+  f.until([] { return false; }, 50ms);
+  f.engine.cut_streams();
+  // In the gap, with no stream to tell: 4 starts, 2 gets another address.
+  f.engine.put_container(test::fake_engine::container(cid(4), "four", "redis:7"));
+  f.engine.put_container(test::fake_engine::container(cid(2), "two", "redis:7", {}, "172.17.0.9"));
+  REQUIRE(f.until([&] { return f.sink.synced == 2 && f.engine.open_streams() == 1; }));
+  CHECK_FALSE(f.has(1));
+  CHECK(f.has(3));
+  CHECK(f.has(4));
+  CHECK(f.sink.services.at("docker://" + cid(2)).hosts->at("bridge") == "172.17.0.9");
+  CHECK(f.sink.services.size() == 3);
+  CHECK(f.sink.counts["events"] == 0);  // the half line was no event
+  CHECK_FALSE(f.sink.has_error("protocol"));
+
+  // The half line did not stick to the new stream: its first line is understood.
+  f.engine.put_container(test::fake_engine::container(cid(5), "five", "redis:7"));
+  f.engine.emit_container_event("start", cid(5));
+  REQUIRE(f.until([&] { return f.has(5); }));
+  CHECK(f.sink.counts["events"] == 1);
+}
+
+TEST_CASE("an event's inspect slower than the timeout: after the retries a re-list still finds the container",
+          "[docker][fake][fault]") {
+  fixture f;
+  auto s = settings_for(f.engine);
+  s.timeout = 150ms;
+  f.start(s);
+  REQUIRE(f.until([&] { return f.sink.synced == 1 && f.engine.open_streams() == 1; }));
+
+  f.engine.inspect_delay = 400ms;
+  f.engine.put_container(test::fake_engine::container(cid(1), "one", "redis:7"));
+  f.engine.emit_container_event("start", cid(1));
+  REQUIRE(f.until([&] { return f.sink.has_error("timeout"); }));
+  CHECK_FALSE(f.has(1));
+  // The engine answers in time again; no further event names the container.
+  f.engine.inspect_delay = 0ms;
+  REQUIRE(f.until([&] { return f.has(1); }, 3s));
+  CHECK(f.sink.synced >= 2);
+}
+
+TEST_CASE("inspects past the timeout fail the sync; slow but in time, with changes interleaved, converge to the truth",
+          "[docker][fake][fault]") {
+  fixture f;
+  for (int i = 1; i <= 6; ++i) f.engine.put_container(test::fake_engine::container(cid(i), "c" + std::to_string(i), "redis:7"));
+  auto s = settings_for(f.engine);
+  s.timeout = 200ms;
+  s.inspect_concurrency = 2;
+  f.engine.inspect_delay = 500ms;
+  f.start(s);
+  REQUIRE(f.until([&] { return f.sink.has_error("timeout"); }));
+  CHECK(f.sink.synced == 0);
+  CHECK(f.sink.services.empty());
+
+  // Slow but in time (3 rounds of 2 inspects: a sync takes about 240 ms); the engine changes
+  // while the listener re-lists and inspects, and says so on the stream.
+  f.engine.inspect_delay = 80ms;
+  REQUIRE(f.until([&] { return f.engine.hits["/containers/json"] >= 2 && f.engine.open_streams() == 1; }));
+  f.engine.remove_container(cid(2));
+  f.engine.emit_container_event("destroy", cid(2));
+  f.engine.put_container(test::fake_engine::container(cid(7), "c7", "redis:7"));
+  f.engine.emit_container_event("start", cid(7));
+  f.engine.put_container(test::fake_engine::container(cid(3), "c3", "redis:7", {}, "172.17.0.9"));
+  f.engine.emit_container_event("restart", cid(3));
+  auto stopped = test::fake_engine::container(cid(4), "c4", "redis:7");
+  stopped["State"]["Running"] = false;
+  f.engine.put_container(stopped);
+  f.engine.emit_container_event("die", cid(4));
+
+  auto truth = [&] {
+    return f.sink.services.size() == 5 && f.has(1) && f.has(3) && f.has(5) && f.has(6) && f.has(7) &&
+           f.sink.services.at("docker://" + cid(3)).hosts->at("bridge") == "172.17.0.9";
+  };
+  REQUIRE(f.until([&] { return f.sink.synced >= 1 && truth(); }, 5s));
+  // No late answer brings back an old state.
+  f.until([] { return false; }, 500ms);
+  CHECK(truth());
+}
+
 TEST_CASE("docker listener config validation through the registry", "[docker][config]") {
   const auto* factory = find_listener_factory("docker");
   REQUIRE(factory);
