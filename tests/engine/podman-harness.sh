@@ -36,9 +36,11 @@ podman_flags() {
 }
 
 wait_ping() {
+  local pid
   for _ in $(seq 1 100); do
     curl -sf --max-time 2 --unix-socket "$BASE/podman.sock" http://d/_ping >/dev/null 2>&1 && return 0
-    kill -0 "$(cat "$BASE/podman.pid" 2>/dev/null)" 2>/dev/null || return 1
+    pid=$(cat "$BASE/podman.pid" 2>/dev/null)
+    [ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || return 1  # no pid yet: a slow launch
     sleep 0.1
   done
   return 1
@@ -111,7 +113,6 @@ case "$cmd" in
       # shellcheck disable=SC2046
       in_ns setsid sh -c 'echo $$ >"$0"; exec "$@"' "$BASE/podman.pid" \
         podman $(podman_flags) system service --time=0 "$SOCK" >>"$BASE/podman.log" 2>&1 </dev/null &
-      for _ in $(seq 1 50); do [ -s "$BASE/podman.pid" ] && break; sleep 0.02; done
       if wait_ping; then exit 0; fi
       echo "podman did not start with $driver; log tail:" >&2
       tail -n 15 "$BASE/podman.log" >&2
