@@ -74,6 +74,14 @@ class socket_registration {
   tcp::socket* socket_;
 };
 
+/// Holds the connection, sending nothing, until the client gives up (or stop() closes it).
+template <class Stream>
+net::awaitable<void> hold(Stream& stream) {
+  beast::get_lowest_layer(stream).expires_never();
+  char byte = 0;
+  co_await stream.async_read_some(net::buffer(&byte, 1), use_tuple);
+}
+
 template <class Stream>
 net::awaitable<void> serve(std::shared_ptr<fake_http_server::state> s, Stream& stream, std::string client_cn) {
   auto& socket = beast::get_lowest_layer(stream).socket();
@@ -96,25 +104,26 @@ net::awaitable<void> serve(std::shared_ptr<fake_http_server::state> s, Stream& s
     }
     beast::error_code ignored;
     switch (resp.what) {
-      case fake_response::action::silent: {
-        // Hold the connection until the client gives up (or stop() closes it).
-        beast::get_lowest_layer(stream).expires_never();
-        char byte = 0;
-        co_await stream.async_read_some(net::buffer(&byte, 1), use_tuple);
+      case fake_response::action::silent:
+        co_await hold(stream);
         co_return;
-      }
       case fake_response::action::reset:
         socket.set_option(net::socket_base::linger(true, 0), ignored);
         socket.close(ignored);
         co_return;
       case fake_response::action::truncate:
-      case fake_response::action::reset_mid_body: {
+      case fake_response::action::reset_mid_body:
+      case fake_response::action::stall_mid_body: {
         const auto reason = http::obsolete_reason(http::int_to_status(static_cast<unsigned>(resp.status)));
         std::string raw = "HTTP/1.1 " + std::to_string(resp.status) + " " + std::string(reason) +
                           "\r\nContent-Type: " + resp.content_type +
                           "\r\nContent-Length: " + std::to_string(resp.body.size()) + "\r\n\r\n" +
                           resp.body.substr(0, std::min(resp.truncate_at, resp.body.size()));
         co_await net::async_write(stream, net::buffer(raw), use_tuple);
+        if (resp.what == fake_response::action::stall_mid_body) {
+          co_await hold(stream);
+          co_return;
+        }
         if (resp.what == fake_response::action::reset_mid_body) {
           // Let the bytes leave before the reset (a reset discards unsent data).
           net::steady_timer pause(co_await net::this_coro::executor);

@@ -25,6 +25,7 @@ struct fake_response {
     truncate,  ///< announce the whole body (Content-Length), send `truncate_at` bytes, close
     reset,     ///< close the connection with a TCP reset before answering
     reset_mid_body,  ///< announce the whole body, send `truncate_at` bytes, then a TCP reset
+    stall_mid_body,  ///< announce the whole body, send `truncate_at` bytes, then nothing more
   };
   int status = 200;
   std::string body;
@@ -55,6 +56,11 @@ struct fake_response {
   static fake_response reset_mid_body(std::string body, std::size_t at) {
     fake_response r = truncated(std::move(body), at);
     r.what = action::reset_mid_body;
+    return r;
+  }
+  static fake_response stall_mid_body(std::string body, std::size_t at) {
+    fake_response r = truncated(std::move(body), at);
+    r.what = action::stall_mid_body;
     return r;
   }
   static fake_response with(action what) {

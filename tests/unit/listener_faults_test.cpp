@@ -51,6 +51,7 @@ enum class fault {
   http_500,
   http_503,
   hang,             ///< read the request, never answer: the client's timeout fires
+  stall_mid_body,   ///< Content-Length of the whole body, half sent, then nothing
   closed_mid_body,  ///< Content-Length of the whole body, half sent, FIN
   reset_mid_body,   ///< Content-Length of the whole body, half sent, RST
   truncated_json,   ///< a complete 200 whose body is the first half of the document
@@ -69,8 +70,8 @@ struct fault_row {
   bool kubelet_only;
 };
 
-constexpr std::chrono::milliseconds poll_interval{40};
-constexpr std::chrono::milliseconds poll_timeout{500};  // generous for TLS under ASan on a busy box
+constexpr std::chrono::milliseconds poll_interval{20};
+constexpr std::chrono::milliseconds poll_timeout{300};  // a poll takes a few ms, also under ASan
 constexpr std::size_t body_limit = 256u << 10;
 constexpr std::chrono::milliseconds wait_limit{5000};
 
@@ -319,6 +320,7 @@ struct fault_world {
       case fault::http_500: r = fake_response::status_only(500, "internal error"); break;
       case fault::http_503: r = fake_response::status_only(503, "service unavailable"); break;
       case fault::hang: r = fake_response::with(fake_response::action::silent); break;
+      case fault::stall_mid_body: r = fake_response::stall_mid_body(d.first, d.first.size() / 2); break;
       case fault::closed_mid_body: r = fake_response::truncated(d.first, d.first.size() / 2); break;
       case fault::reset_mid_body: r = fake_response::reset_mid_body(d.first, d.first.size() / 2); break;
       case fault::truncated_json: r = fake_response::ok(d.first.substr(0, d.first.size() / 2)); break;
@@ -450,6 +452,7 @@ constexpr fault_row rows[] = {
     {fault::http_500, "HTTP 500", "http_status", false},
     {fault::http_503, "HTTP 503", "http_status", false},
     {fault::hang, "hang past the timeout", "timeout", false},
+    {fault::stall_mid_body, "stall mid-body past the timeout", "timeout", false},
     {fault::closed_mid_body, "connection closed mid-body", "closed", false},
     {fault::reset_mid_body, "connection reset mid-body", "closed", false},
     {fault::truncated_json, "truncated JSON", "parse", false},
