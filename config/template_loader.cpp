@@ -141,7 +141,14 @@ std::optional<check_template> parse_template_text(const std::string& text,
                                     ", column " + std::to_string(e.mark.column + 1) + ": " + e.msg});
     return std::nullopt;
   }
-  return template_from_json(yaml_to_json(root), path, check_name, true, errors);
+  json tree;
+  try {
+    tree = yaml_to_json(root);
+  } catch (const yaml_too_large& e) {
+    errors.push_back({path, "", std::string("refused: ") + e.what()});
+    return std::nullopt;
+  }
+  return template_from_json(tree, path, check_name, true, errors);
 }
 
 template_set load_templates(const std::vector<std::string>& dirs) {

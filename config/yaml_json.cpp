@@ -310,18 +310,40 @@ std::optional<std::size_t> invalid_utf8_at(std::string_view text) {
   return std::nullopt;
 }
 
-json yaml_to_json(const YAML::Node& node) {
+namespace {
+
+json yaml_to_json(const YAML::Node& node, std::size_t depth, std::size_t& nodes) {
+  if (depth > yaml_max_depth) {
+    throw yaml_too_large("nested deeper than " + std::to_string(yaml_max_depth) +
+                         " levels (an anchor used inside itself?)");
+  }
+  if (++nodes > yaml_max_nodes) {
+    throw yaml_too_large("more than " + std::to_string(yaml_max_nodes) + " values once aliases are expanded");
+  }
   switch (node.Type()) {
     case YAML::NodeType::Map: {
       json out = json::object();
-      for (const auto& entry : node) out[entry.first.Scalar()] = yaml_to_json(entry.second);
+      for (const auto& entry : node) out[entry.first.Scalar()] = yaml_to_json(entry.second, depth + 1, nodes);
       return out;
     }
     case YAML::NodeType::Sequence: {
       json out = json::array();
-      for (const auto& child : node) out.push_back(yaml_to_json(child));
+      for (const auto& child : node) out.push_back(yaml_to_json(child, depth + 1, nodes));
       return out;
     }
+    default:
+      return autodiscd::yaml_to_json(node);
+  }
+}
+
+}  // namespace
+
+json yaml_to_json(const YAML::Node& node) {
+  if (node.IsMap() || node.IsSequence()) {
+    std::size_t nodes = 0;
+    return yaml_to_json(node, 0, nodes);
+  }
+  switch (node.Type()) {
     case YAML::NodeType::Scalar:
       // yaml-cpp tags quoted scalars "!" and plain ones "?"; explicit tags are kept.
       if (node.Tag() == "?") return plain_scalar(node.Scalar());

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -14,8 +15,18 @@ namespace autodiscd {
 
 /// Converts a YAML node into JSON. Plain scalars are typed as the Datadog Agent's YAML 1.1
 /// reader types them (null, true/false and yes/no/on/off, integers incl. 0x/0b/octal/`_`,
-/// floats); quoted scalars and `!!str` stay strings.
+/// floats); quoted scalars and `!!str` stay strings. Throws yaml_too_large when the tree is
+/// nested deeper than yaml_max_depth or has more than yaml_max_nodes nodes counting every
+/// alias use: an anchor used inside itself (a cycle) or aliases of aliases ("billion laughs")
+/// would otherwise exhaust the stack or the memory.
 json yaml_to_json(const YAML::Node& node);
+
+inline constexpr std::size_t yaml_max_depth = 512;
+inline constexpr std::size_t yaml_max_nodes = 100'000;
+
+struct yaml_too_large : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 /// The offset of the first byte of `text` that is not well-formed UTF-8 (overlong forms,
 /// surrogates and code points above U+10FFFF included), or nullopt when all of it is. Files

@@ -2,6 +2,7 @@
 // The status server's routes as pure functions: address parsing and request -> response.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -23,6 +24,11 @@ struct listen_address {
 
 /// Parses `status.listen`; nullopt with `error` set when malformed.
 std::optional<listen_address> parse_listen_address(std::string_view text, std::string& error);
+
+/// Bounds on one request to the status server (its parser is configured with these; the
+/// fuzz target tests/fuzz/fuzz_status_request.cpp parses with the same).
+inline constexpr std::size_t status_header_limit = 8 * 1024;
+inline constexpr std::size_t status_body_limit = 4 * 1024;
 
 /// A listener in error for longer than this makes /healthz answer 503.
 inline constexpr std::chrono::seconds unhealthy_after{30};

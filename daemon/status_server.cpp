@@ -34,8 +34,8 @@ using stream_type = beast::basic_stream<protocol, net::any_io_executor, beast::u
 using acceptor_type = net::basic_socket_acceptor<protocol, net::any_io_executor>;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
-constexpr std::size_t header_limit = 8 * 1024;
-constexpr std::size_t body_limit = 4 * 1024;
+constexpr std::size_t header_limit = status_header_limit;
+constexpr std::size_t body_limit = status_body_limit;
 constexpr std::size_t max_connections = 64;
 constexpr std::size_t max_requests_per_connection = 100;
 constexpr std::chrono::seconds read_timeout{10};

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/template_loader.hpp"
+#include "config/yaml_json.hpp"
 #include "listeners/docker/docker_mapping.hpp"
 #include "listeners/service_json.hpp"
 
@@ -36,4 +38,50 @@ TEST_CASE("hostile input: a port range over the whole port space maps once per p
   const auto text = service_to_json(*mapped.svc).dump();
   CHECK(text.find("65532") != std::string::npos);
   CHECK(std::chrono::steady_clock::now() - start < 20s);
+}
+
+// fuzz_template_file crashed (stack overflow): an anchor used inside its own node makes a cycle
+// that yaml-cpp accepts, and yaml_to_json followed it forever. One template file stopped the
+// daemon. Now yaml_to_json stops at yaml_max_depth levels and the template is refused.
+TEST_CASE("hostile input: a template whose anchor is used inside itself is refused, no crash",
+          "[security][fuzz][bounded]") {
+  const std::string text = "ad_identifiers: &ids [redis]\nbase: &base\n  - <<: *base\n    port:  {TRUEiGds: *ids}\n";
+  config_errors errors;
+  std::optional<check_template> t;
+  REQUIRE_NOTHROW(t = parse_template_text(text, "/t/x.d/a.yaml", "x", errors));
+  CHECK_FALSE(t);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].to_string().find("nested deeper than") != std::string::npos);
+}
+
+TEST_CASE("hostile input: aliases of aliases (billion laughs) are refused in bounded time",
+          "[security][fuzz][bounded]") {
+  std::string text = "ad_identifiers: [redis]\nl0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i <= 8; ++i) {
+    const auto prev = "*l" + std::to_string(i - 1);
+    text += "l" + std::to_string(i) + ": &l" + std::to_string(i) + " [" + prev;
+    for (int k = 1; k < 10; ++k) text += ", " + prev;
+    text += "]\n";
+  }
+  text += "instances: [{host: \"%%host%%\"}]\n";
+  const auto start = std::chrono::steady_clock::now();
+  config_errors errors;
+  std::optional<check_template> t;
+  REQUIRE_NOTHROW(t = parse_template_text(text, "/t/x.d/a.yaml", "x", errors));
+  CHECK_FALSE(t);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].to_string().find("aliases are expanded") != std::string::npos);
+  CHECK(std::chrono::steady_clock::now() - start < 20s);
+}
+
+TEST_CASE("templates: aliases that are not cycles still read as copies", "[security][fuzz]") {
+  const std::string text =
+      "ad_identifiers: [redis]\ninit_config: {}\ninstances:\n  - &one {host: \"%%host%%\", port: 6379}\n  - *one\n";
+  config_errors errors;
+  const auto t = parse_template_text(text, "/t/x.d/a.yaml", "x", errors);
+  REQUIRE(errors.empty());
+  REQUIRE(t);
+  REQUIRE(t->instances.size() == 2);
+  CHECK(t->instances[0] == t->instances[1]);
+  CHECK(t->instances[1]["port"] == 6379);
 }
