@@ -302,11 +302,11 @@ TEST_CASE("an event's inspect slower than the timeout: after the retries a re-li
           "[docker][fake][fault]") {
   fixture f;
   auto s = settings_for(f.engine);
-  s.timeout = 150ms;
+  s.timeout = 200ms;  // margins for ASan on a loaded box
   f.start(s);
   REQUIRE(f.until([&] { return f.sink.synced == 1 && f.engine.open_streams() == 1; }));
 
-  f.engine.inspect_delay = 400ms;
+  f.engine.inspect_delay = 500ms;
   f.engine.put_container(test::fake_engine::container(cid(1), "one", "redis:7"));
   f.engine.emit_container_event("start", cid(1));
   REQUIRE(f.until([&] { return f.sink.has_error("timeout"); }));
@@ -322,9 +322,9 @@ TEST_CASE("inspects past the timeout fail the sync; slow but in time, with chang
   fixture f;
   for (int i = 1; i <= 6; ++i) f.engine.put_container(test::fake_engine::container(cid(i), "c" + std::to_string(i), "redis:7"));
   auto s = settings_for(f.engine);
-  s.timeout = 200ms;
+  s.timeout = 300ms;  // margins for ASan on a loaded box
   s.inspect_concurrency = 2;
-  f.engine.inspect_delay = 500ms;
+  f.engine.inspect_delay = 700ms;
   f.start(s);
   REQUIRE(f.until([&] { return f.sink.has_error("timeout"); }));
   CHECK(f.sink.synced == 0);
