@@ -11,6 +11,7 @@
 #include "config/yaml_reader.hpp"
 #include "listeners/http/http_client.hpp"
 #include "listeners/log.hpp"
+#include "listeners/poller.hpp"
 
 namespace autodiscd {
 namespace {
@@ -38,19 +39,13 @@ std::string ecs_version_name(ecs_metadata_version v) {
 
 bool tags_not_offered(int status) { return status >= 400 && status < 500 && status != 408 && status != 429; }
 
-struct ecs_listener::state {
+struct ecs_listener::state : poller_core {
   state(net::any_io_executor ex, ecs_settings s, ecs_endpoint e, http_client c)
-      : executor(std::move(ex)), settings(std::move(s)), endpoint(std::move(e)), client(std::move(c)) {}
-  net::any_io_executor executor;
+      : poller_core(std::move(ex), s.name, s.poll_interval, std::move(c)), settings(std::move(s)), endpoint(std::move(e)) {}
   ecs_settings settings;
   ecs_endpoint endpoint;
-  http_client client;
   std::string task_target;   ///< path of the task document
   std::string tags_target;   ///< path of taskWithTags; "" when not offered or not available
-  service_sink* sink = nullptr;
-  bool stopped = false;
-  service_map services;
-  net::cancellation_signal cancel;
 
   void report_error(const std::string& kind, const std::string& message) {
     if (sink) sink->on_error(settings.name, kind, message);
@@ -106,22 +101,9 @@ net::awaitable<void> poll_once(std::shared_ptr<ecs_listener::state> s) {
     s->report_error("task_not_running", where + ": the task is " + task.task_status + ", not RUNNING yet");
     co_return;
   }
-  auto delta = diff_services(s->services, task.services);
-  s->services = std::move(task.services);
-  if (!delta.empty()) s->sink->on_delta(s->settings.name, std::move(delta));
-  s->sink->on_synced(s->settings.name);
+  s->report(std::move(task.services));
 }
 
-net::awaitable<void> run(std::shared_ptr<ecs_listener::state> s) {
-  net::steady_timer timer(s->executor);
-  while (!s->stopped) {
-    co_await poll_once(s);
-    if (s->stopped) break;
-    timer.expires_after(s->settings.poll_interval);
-    auto [ec] = co_await timer.async_wait(use_tuple);
-    if (ec) break;
-  }
-}
 
 }  // namespace
 
@@ -179,20 +161,15 @@ std::unique_ptr<listener> ecs_listener::create(net::any_io_executor executor, co
 }
 
 void ecs_listener::start(service_sink& sink) {
-  state_->sink = &sink;
   logger("listener.ecs")
       ->info("listener={} endpoint={} version={} from={} poll_interval={}ms", state_->settings.name,
              state_->endpoint.url, ecs_version_name(state_->endpoint.version), state_->endpoint.source,
              state_->settings.poll_interval.count());
-  net::co_spawn(state_->executor, run(state_), net::bind_cancellation_slot(state_->cancel.slot(), log_task_end("listener.ecs", state_->settings.name)));
+  start_polling(state_, sink, "listener.ecs", &poll_once);
 }
 
 void ecs_listener::stop() {
-  if (!state_ || state_->stopped) return;
-  state_->stopped = true;
-  state_->sink = nullptr;
-  state_->cancel.emit(net::cancellation_type::terminal);
-  state_->client.close();
+  if (state_) state_->stop();
 }
 
 }  // namespace autodiscd

@@ -20,6 +20,7 @@
 #include "listeners/http/http_client.hpp"
 #include "listeners/kubelet/kubelet_pods.hpp"
 #include "listeners/log.hpp"
+#include "listeners/poller.hpp"
 
 namespace autodiscd {
 namespace {
@@ -78,17 +79,11 @@ bool regular_file_exists(const std::string& path) {
 
 }  // namespace
 
-struct kubelet_listener::state {
+struct kubelet_listener::state : poller_core {
   state(net::any_io_executor ex, kubelet_settings s, http_client c)
-      : executor(std::move(ex)), settings(std::move(s)), client(std::move(c)) {}
-  net::any_io_executor executor;
+      : poller_core(std::move(ex), s.name, s.poll_interval, std::move(c)), settings(std::move(s)) {}
   kubelet_settings settings;
-  http_client client;
-  service_sink* sink = nullptr;
-  bool stopped = false;
-  service_map services;
   token_file_cache tokens;
-  net::cancellation_signal cancel;
 
   void report_error(const std::string& kind, const std::string& message) {
     if (sink) sink->on_error(settings.name, kind, message + " (keeping the known services)");
@@ -137,22 +132,9 @@ net::awaitable<void> poll_once(std::shared_ptr<kubelet_listener::state> s) {
     s->report_error("parse", "GET " + s->client.endpoint().describe() + "/pods: " + *error);
     co_return;
   }
-  auto delta = diff_services(s->services, next);
-  s->services = std::move(next);
-  if (!delta.empty()) s->sink->on_delta(s->settings.name, std::move(delta));
-  s->sink->on_synced(s->settings.name);
+  s->report(std::move(next));
 }
 
-net::awaitable<void> run(std::shared_ptr<kubelet_listener::state> s) {
-  net::steady_timer timer(s->executor);
-  while (!s->stopped) {
-    co_await poll_once(s);
-    if (s->stopped) break;
-    timer.expires_after(s->settings.poll_interval);
-    auto [ec] = co_await timer.async_wait(use_tuple);
-    if (ec) break;
-  }
-}
 
 }  // namespace
 
@@ -255,22 +237,17 @@ std::unique_ptr<listener> kubelet_listener::create(net::any_io_executor executor
 }
 
 void kubelet_listener::start(service_sink& sink) {
-  state_->sink = &sink;
   const auto& s = state_->settings;
   logger("listener.kubelet")
       ->info("listener={} url={} tls_verify={} ca_file={} token_file={} client_cert={} poll_interval={}ms", s.name,
              s.url, s.tls_verify, s.ca_file.empty() ? "(system)" : s.ca_file,
              s.token_file.empty() ? "(none)" : s.token_file, s.client_cert.empty() ? "(none)" : s.client_cert,
              s.poll_interval.count());
-  net::co_spawn(state_->executor, run(state_), net::bind_cancellation_slot(state_->cancel.slot(), log_task_end("listener.kubelet", state_->settings.name)));
+  start_polling(state_, sink, "listener.kubelet", &poll_once);
 }
 
 void kubelet_listener::stop() {
-  if (!state_ || state_->stopped) return;
-  state_->stopped = true;
-  state_->sink = nullptr;
-  state_->cancel.emit(net::cancellation_type::terminal);
-  state_->client.close();
+  if (state_) state_->stop();
 }
 
 }  // namespace autodiscd
