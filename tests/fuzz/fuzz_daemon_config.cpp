@@ -1,5 +1,3 @@
-// PENDING: not built or run yet (it needs the whole library instrumented, which did not
-// finish building in the first session). Move it to tests/fuzz/ to enable it.
 // Fuzzes the daemon's config file: parse_daemon_config (every listener's validation included).
 // Input: the config file's text.
 #include "fuzz_common.hpp"
