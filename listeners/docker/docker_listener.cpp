@@ -1,5 +1,6 @@
 #include "listeners/docker/docker_listener.hpp"
 
+#include <deque>
 #include <map>
 #include <random>
 #include <set>
@@ -70,6 +71,10 @@ struct docker_listener::core : std::enable_shared_from_this<docker_listener::cor
   std::set<std::string> pending;      ///< container ids named by events during a resync
   std::set<std::string> inflight;     ///< ids being inspected for an event
   std::set<std::string> dirty;        ///< ids named again while being inspected
+  /// Ids named by events while inspect_concurrency inspects were already running, in order
+  /// (a burst of events must not open a connection per container).
+  std::deque<std::string> queued;
+  std::set<std::string> queued_ids;
   std::map<std::string, std::string> image_names;  ///< image id -> name
   std::map<std::string, std::shared_ptr<net::steady_timer>> removals;  ///< service id -> grace timer
   std::map<std::string, std::shared_ptr<net::steady_timer>> late_inspects;  ///< container id -> timer
@@ -206,6 +211,8 @@ net::awaitable<inspect_outcome> inspect_container(core_ptr c, std::string id) {
 
 // --- one container, on an event ------------------------------------------------------------
 
+void refresh(const core_ptr& c, const std::string& id);
+
 net::awaitable<void> refresh_loop(core_ptr c, std::string id) {
   int failures = 0;
   while (!c->stopped) {
@@ -237,6 +244,13 @@ net::awaitable<void> refresh_loop(core_ptr c, std::string id) {
   }
   c->inflight.erase(id);
   c->dirty.erase(id);
+  // A slot is free: the oldest queued container is next.
+  if (!c->stopped && !c->queued.empty()) {
+    auto next = std::move(c->queued.front());
+    c->queued.pop_front();
+    c->queued_ids.erase(next);
+    refresh(c, next);
+  }
 }
 
 void refresh(const core_ptr& c, const std::string& id) {
@@ -247,6 +261,10 @@ void refresh(const core_ptr& c, const std::string& id) {
   }
   if (c->inflight.count(id)) {
     c->dirty.insert(id);
+    return;
+  }
+  if (c->inflight.size() >= static_cast<std::size_t>(c->settings.inspect_concurrency)) {
+    if (c->queued_ids.insert(id).second) c->queued.push_back(id);
     return;
   }
   c->inflight.insert(id);

@@ -355,6 +355,27 @@ TEST_CASE("inspects past the timeout fail the sync; slow but in time, with chang
   CHECK(truth());
 }
 
+TEST_CASE("a burst of events is inspected on at most inspect_concurrency connections, none lost", "[docker][fake][events]") {
+  fixture f;
+  f.start();
+  REQUIRE(f.until([&] { return f.sink.synced == 1 && f.engine.open_streams() == 1; }));
+  f.engine.inspect_delay = 20ms;  // the inspects overlap: without a cap each opens a connection
+  for (int i = 0; i < 40; ++i) {
+    f.engine.put_container(test::fake_engine::container(cid(i), "c" + std::to_string(i), "redis:7"));
+    f.engine.emit_container_event("start", cid(i));
+  }
+  // Named again while queued or in flight: inspected again, never twice at once.
+  for (int i = 0; i < 40; i += 5) f.engine.emit_container_event("start", cid(i));
+  REQUIRE(f.until([&] { return f.sink.services.size() == 40; }, 10s));
+  // 4 kept-alive API connections (ping, list, inspects) and the event stream.
+  CHECK(f.engine.connections <= 5);
+  // And a removal queued behind the burst still lands.
+  f.engine.remove_container(cid(7));
+  f.engine.emit_container_event("destroy", cid(7));
+  REQUIRE(f.until([&] { return !f.has(7); }));
+  CHECK(f.sink.services.size() == 39);
+}
+
 TEST_CASE("docker listener config validation through the registry", "[docker][config]") {
   const auto* factory = find_listener_factory("docker");
   REQUIRE(factory);
