@@ -254,7 +254,18 @@ void write_block(std::string& out, const json& value, int indent) {
     for (const auto& [key, child] : value.items()) {
       if (!first) new_line(out, indent);
       first = false;
-      write_string(out, key);
+      // An implicit key is at most 1024 characters (YAML 1.2, 7.4.2; yaml-cpp and the agent's
+      // reader refuse longer ones): a longer key is written explicitly, "? key" then ": value"
+      // (found by fuzz_template_file).
+      std::string key_text;
+      write_string(key_text, key);
+      if (key_text.size() > 1024) {
+        out += "? ";
+        out += key_text;
+        new_line(out, indent);
+      } else {
+        out += key_text;
+      }
       out += ':';
       if (is_block(child)) {
         new_line(out, indent + 2);

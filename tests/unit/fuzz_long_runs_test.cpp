@@ -85,3 +85,17 @@ TEST_CASE("templates: aliases that are not cycles still read as copies", "[secur
   CHECK(t->instances[0] == t->instances[1]);
   CHECK(t->instances[1]["port"] == 6379);
 }
+
+// fuzz_template_file (after the fix above): a template key longer than 1024 characters was
+// written as an implicit key, which YAML forbids: the written config did not parse ("illegal map
+// value"), for yaml-cpp nor for the agent. Such keys are now written explicitly ("? key").
+TEST_CASE("templates: a key longer than 1024 characters is written so that it reads back",
+          "[security][fuzz]") {
+  const std::string long_key = "t" + std::string(1100, 'Z') + "c\x1b";
+  const json tree = {{"nginx_status_url", "http://%%host%%/"}, {long_key, {{"inner", 1}}}, {long_key + "2", "v"}};
+  const auto text = json_to_yaml(json::array({tree}));
+  CHECK(text.find("? ") != std::string::npos);
+  YAML::Node back;
+  REQUIRE_NOTHROW(back = YAML::Load(text));
+  CHECK(yaml_to_json(back) == json::array({tree}));
+}
