@@ -285,9 +285,12 @@ void config_writer::write_files(const std::vector<file_write>& files, const std:
         temps.emplace_back(std::move(*t), files[i].second);
       }
     }
-    // The first fsync commits the chunk; the others find their data already on disk.
+    // Start the write-back of the whole chunk first, then wait for each file: the disk
+    // writes overlap and the file system commits them together (about 4x faster than one
+    // fsync after another on ext4; tests/bench `sync`).
+    for (auto& [t, content] : temps) ::sync_file_range(t.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     for (auto& [t, content] : temps) {
-      const bool ok = ::fsync(t.fd) == 0;
+      const bool ok = ::fdatasync(t.fd) == 0;
       const int saved = errno;
       ::close(t.fd);
       t.fd = -1;

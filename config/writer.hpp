@@ -36,9 +36,10 @@ struct owner_configs {
 /// stale files and never touches anyone else's.
 ///
 /// A batch is written with few disk syncs whatever its size: the journal additions are
-/// appended first, the temp files are written in chunks and then fsynced (on a journalling
-/// file system the first fsync commits the whole chunk, so the rest return at once), the
-/// journal is synced once before the first rename, and each folder is synced once at the end.
+/// appended first, the temp files are written in chunks, the write-back of a whole chunk is
+/// started before waiting for each file (so the disk writes overlap and are committed
+/// together), the journal is synced once before the first rename, and each folder is synced
+/// once at the end.
 class config_writer {
  public:
   explicit config_writer(std::string dir);
