@@ -115,9 +115,15 @@ resolution resolve_service(const service& svc, const template_index& templates, 
       result.rejected.push_back({svc.id, t->name, t->source, std::move(reason)});
     };
     std::string content;
+    std::vector<std::string> used;  // env values this template put in
+    const env_lookup recording = [&env, &used](const std::string& name) {
+      auto value = env(name);
+      if (value && !value->empty() && std::find(used.begin(), used.end(), *value) == used.end()) used.push_back(*value);
+      return value;
+    };
     if (t->kind == template_kind::file_sd) {
       json file_sd = t->file_sd;
-      if (auto error = substitute_variables(file_sd, svc, env)) {
+      if (auto error = substitute_variables(file_sd, svc, recording)) {
         reject(*error);
         continue;
       }
@@ -133,7 +139,7 @@ resolution resolve_service(const service& svc, const template_index& templates, 
       json logs = t->logs;
       std::optional<std::string> error;
       for (json* tree : {&init_config, &instances, &logs}) {
-        if (!error) error = substitute_variables(*tree, svc, env);
+        if (!error) error = substitute_variables(*tree, svc, recording);
       }
       if (error) {
         reject(*error);
@@ -150,9 +156,27 @@ resolution resolve_service(const service& svc, const template_index& templates, 
     const std::string ext = t->kind == template_kind::file_sd ? ".json" : ".yaml";
     const int n = per_check[folder + ext]++;
     const auto path = folder + safe_id + (n == 0 ? "" : "_" + std::to_string(n)) + ext;
-    result.configs.push_back({svc.id, t->name, t->source, t->kind, path, std::move(content)});
+    result.configs.push_back({svc.id, t->name, t->source, t->kind, path, std::move(content), std::move(used)});
   }
   return result;
+}
+
+std::string redact_env_values(std::string content, const std::vector<std::string>& values) {
+  auto replace_all = [&content](const std::string& what) {
+    if (what.empty()) return;
+    for (auto at = content.find(what); at != std::string::npos; at = content.find(what, at + 8)) {
+      content.replace(at, what.size(), "********");
+    }
+  };
+  for (const auto& v : values) {
+    replace_all(v);
+    auto escaped = json(v).dump(-1, ' ', false, json::error_handler_t::replace);
+    replace_all(escaped.substr(1, escaped.size() - 2));
+    std::string doubled;
+    for (char ch : v) doubled += ch == '\'' ? std::string("''") : std::string(1, ch);
+    replace_all(doubled);
+  }
+  return content;
 }
 
 }  // namespace autodiscd

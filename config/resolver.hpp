@@ -20,6 +20,9 @@ struct resolved_config {
   template_kind kind = template_kind::datadog;
   std::string relative_path;  ///< inside the output folder, e.g. "redisdb.d/docker___ab.yaml"
   std::string content;        ///< the file's bytes
+  /// The values %%env_X%% put into content: secrets, for all we know. The status server
+  /// shows content with them masked (redact_env_values); only the file has them.
+  std::vector<std::string> env_values;
   friend bool operator==(const resolved_config&, const resolved_config&) = default;
 };
 
@@ -61,6 +64,10 @@ std::string safe_file_name(std::string_view name);
 /// of the same check; `check_names: []` disables file templates). A service that is not
 /// ready resolves to nothing. Pure.
 resolution resolve_service(const service& svc, const template_index& templates, const env_lookup& env);
+
+/// `content` with every value in `values` replaced by "********", in the forms the YAML and
+/// JSON writers can give it (as is, JSON-escaped, single quotes doubled).
+std::string redact_env_values(std::string content, const std::vector<std::string>& values);
 
 /// Renders one resolved template tree as the file's bytes (exposed for tests).
 std::string render_datadog(const json& init_config, const json& instances, const json& logs);

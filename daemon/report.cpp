@@ -14,7 +14,7 @@ json services_report(const app& a) {
   return out;
 }
 
-json configs_report(const app& a) {
+json configs_report(const app& a, bool redact_env) {
   json configs = json::array();
   json rejected = json::array();
   for (const auto& [id, result] : a.resolutions()) {
@@ -24,7 +24,7 @@ json configs_report(const app& a) {
                          {"template", c.template_source},
                          {"format", c.kind == template_kind::file_sd ? "file_sd" : "datadog"},
                          {"path", a.config().output_dir + "/" + c.relative_path},
-                         {"content", c.content}});
+                         {"content", redact_env ? redact_env_values(c.content, c.env_values) : c.content}});
     }
     for (const auto& r : result.rejected) {
       rejected.push_back({{"service_id", r.service_id},

@@ -10,8 +10,9 @@ namespace autodiscd {
 json services_report(const app& a);
 
 /// {"configs": [{service_id, check, template, path, format, content}], "rejected": [...],
-///  "template_errors": [...]} (what `autodiscd configs` prints).
-json configs_report(const app& a);
+///  "template_errors": [...]} (what `autodiscd configs` prints). `redact_env`: each content
+/// with the values %%env_X%% put in masked (the status server; the CLI runs locally).
+json configs_report(const app& a, bool redact_env = false);
 
 /// Listeners with health and counters, totals, output folder (for `status --json`).
 json status_report(const app& a);

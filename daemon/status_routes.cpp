@@ -28,17 +28,6 @@ status_response error_response(unsigned status, std::string_view message) {
   return json_response(status, {{"error", message}});
 }
 
-/// A rendered file carries whatever its template pulled in (%%env_X%% values, passwords): the
-/// status server names each file, its path and size, never its bytes (found by
-/// fuzz_status_request). `autodiscd configs` run locally still prints them.
-json without_contents(json report) {
-  for (auto& c : report["configs"]) {
-    c["bytes"] = c.value("content", std::string()).size();
-    c.erase("content");
-  }
-  return report;
-}
-
 }  // namespace
 
 std::optional<listen_address> parse_listen_address(std::string_view text, std::string& error) {
@@ -121,10 +110,10 @@ status_response handle_status_request(const app& a, std::string_view method, std
     return json_response(503, {{"status", "not ready"}, {"waiting_for", waiting}});
   }
   if (path == "/services") return json_response(200, services_report(a));
-  if (path == "/configs") return json_response(200, without_contents(configs_report(a)));
+  if (path == "/configs") return json_response(200, configs_report(a, /*redact_env=*/true));
   if (path == "/status") {
     auto body = status_report(a);
-    body["configs_report"] = without_contents(configs_report(a));
+    body["configs_report"] = configs_report(a, /*redact_env=*/true);
     return json_response(200, body);
   }
   if (path == "/metrics") {

@@ -372,3 +372,33 @@ TEST_CASE("render_datadog output is plain Datadog config", "[resolver]") {
   auto text = render_datadog(nullptr, json::parse(R"([{"a": 1}])"), nullptr);
   CHECK(text == "init_config: {}\ninstances:\n  - a: 1\n");
 }
+
+TEST_CASE("env values a template puts in are recorded and masked by redact_env_values", "[resolver][secrets]") {
+  auto t = parse(R"(ad_identifiers: [redis]
+instances:
+  - host: "%%host%%"
+    password: "%%env_REDIS_PASSWORD%%"
+    quoted: "it's %%env_QUOTED%%"
+    unused_port: "%%port%%"
+)");
+  template_index index({t});
+  const std::string password = "pa\"ss:wo'rd\\1";
+  auto result = resolve_service(redis_service(), index,
+                                fake_env({{"REDIS_PASSWORD", password}, {"QUOTED", "o'brien"}, {"OTHER", "x"}}));
+  REQUIRE(result.configs.size() == 1);
+  const auto& c = result.configs[0];
+  CHECK(c.env_values == std::vector<std::string>{password, "o'brien"});
+  // The file holds them (the agent needs them) ...
+  CHECK(parse_yaml(c.content)["instances"][0]["password"].as<std::string>() == password);
+  // ... the masked copy holds neither, in any quoting, and keeps the rest.
+  const auto masked = redact_env_values(c.content, c.env_values);
+  INFO(masked);
+  CHECK(masked.find("ss:wo") == std::string::npos);
+  CHECK(masked.find("brien") == std::string::npos);
+  CHECK(masked.find("********") != std::string::npos);
+  CHECK(parse_yaml(masked)["instances"][0]["host"].as<std::string>() == "172.17.0.2");
+  // Nothing from the environment: nothing to mask.
+  auto plain = resolve_service(redis_service(), template_index({parse("ad_identifiers: [redis]\ninstances: [{port: 1}]\n")}),
+                               fake_env({{"OTHER", "x"}}));
+  CHECK(plain.configs.at(0).env_values.empty());
+}
