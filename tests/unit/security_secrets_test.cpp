@@ -48,6 +48,15 @@ TEST_CASE("security: an env secret never appears in logs or status output (/serv
   REQUIRE(test::eventually([&] { return fs::exists(s.out + "/secretive.d/svc-1.yaml"); }, 5s));
   // The secret reaches the agent's config (and only the files).
   CHECK(test::read_file(s.out + "/secretive.d/svc-1.yaml").find(secret) != std::string::npos);
+  // The status server shows the config's content with the secret masked.
+  for (const auto* target : {"/configs", "/status"}) {
+    const auto r = fetch_status(listen, target, 2s);
+    INFO(target << " -> " << r.status << " " << r.error << " " << r.body);
+    CHECK(r.status == 200);
+    CHECK(r.body.find("secretive.d/svc-1.yaml") != std::string::npos);
+    CHECK(r.body.find("********") != std::string::npos);
+    CHECK(r.body.find(secret) == std::string::npos);
+  }
   CHECK_FALSE(fs::exists(s.out + "/rejected.d/svc-1.yaml"));
   // A change, a removal and a reload: more log lines, still no secret.
   s.write_services(test::ops_setup::service_yaml("svc-1", "10.0.0.2"));
