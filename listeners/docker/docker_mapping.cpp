@@ -60,6 +60,20 @@ void expand_port_key(std::string_view key, std::vector<service_port>& out) {
 
 // --- filters -----------------------------------------------------------------------------
 
+namespace {
+constexpr std::size_t max_filter_pattern = 512;
+
+std::size_t longest_digit_run(std::string_view text) {
+  std::size_t longest = 0;
+  std::size_t run = 0;
+  for (char c : text) {
+    run = std::isdigit(static_cast<unsigned char>(c)) ? run + 1 : 0;
+    longest = std::max(longest, run);
+  }
+  return longest;
+}
+}  // namespace
+
 container_filter::container_filter(const std::vector<std::string>& include, const std::vector<std::string>& exclude,
                                    bool exclude_pause, std::vector<std::string>& errors)
     : exclude_pause_(exclude_pause) {
@@ -76,6 +90,17 @@ container_filter::container_filter(const std::vector<std::string>& include, cons
         pattern = e.substr(6);
       } else {
         errors.push_back(fmt::format("{}[{}]: '{}' must start with name: or image:", list, i, e));
+        continue;
+      }
+      // libstdc++'s regex compiler recurses once per term and reads counts into a long without
+      // an overflow check (`a{99999999999999999999}` is undefined behaviour; found by
+      // fuzz_daemon_config): refuse what a container filter never needs before compiling.
+      if (pattern.size() > max_filter_pattern) {
+        errors.push_back(fmt::format("{}[{}]: regex longer than {} characters", list, i, max_filter_pattern));
+        continue;
+      }
+      if (longest_digit_run(pattern) > 6) {
+        errors.push_back(fmt::format("{}[{}]: regex '{}' has a number of 7 or more digits", list, i, pattern));
         continue;
       }
       try {

@@ -519,7 +519,9 @@ net::awaitable<http_result> run_request(state_ptr st, http_request req) {
     auto c = st->take_idle();
     bool reused = c != nullptr;
     if (!c) c = std::make_shared<connection>(st->executor);
-    st->track(c);
+    // A kept-alive connection is tracked once, when opened (tracking it on every request
+    // grew the list by an entry per request: +3 MB in 30 minutes of the soak).
+    if (!reused) st->track(c);
     c->arm(deadline);
     if (!reused) {
       auto failed = co_await open_or_fail(st, c, req.timeout);
@@ -663,6 +665,8 @@ void http_client::close() {
 }
 
 std::size_t http_client::connections_opened() const { return state_->opened; }
+
+std::size_t http_client::connections_tracked() const { return state_->busy.size(); }
 
 const http_endpoint& http_client::endpoint() const { return state_->endpoint; }
 

@@ -158,6 +158,9 @@ class http_client {
 
   /// Connections opened so far (for tests of keep-alive reuse).
   std::size_t connections_opened() const;
+  /// Entries in the list of live connections close() reaches (for tests: it must not grow
+  /// with the number of requests).
+  std::size_t connections_tracked() const;
 
   const http_endpoint& endpoint() const;
 

@@ -168,6 +168,18 @@ TEST_CASE("include wins over exclude; pause containers excluded by default", "[d
   CHECK_FALSE(keep_pause.excluded("x", "registry.k8s.io/pause:3.9"));
   container_filter bad({"nope"}, {"name:("}, true, errors);
   CHECK(errors.size() == 2);
+  // What libstdc++'s regex compiler cannot take safely is refused with a reason (a count past
+  // a long overflowed in it, found by fuzz_daemon_config; very long patterns recurse deeply).
+  errors.clear();
+  container_filter huge({"name:a{11111111111111111111}", "image:" + std::string(600, 'x')}, {}, true, errors);
+  REQUIRE(errors.size() == 2);
+  CHECK(errors[0].find("include[0]") != std::string::npos);
+  CHECK(errors[0].find("7 or more digits") != std::string::npos);
+  CHECK(errors[1].find("longer than 512") != std::string::npos);
+  errors.clear();
+  container_filter fine({"name:^web-[0-9]{1,3}$", "image:^registry:5000/app$"}, {}, true, errors);
+  CHECK(errors.empty());
+  CHECK_FALSE(fine.excluded("web-12", "other"));
   auto m = map_container(minimal(), "registry.k8s.io/pause:3.9", {}, pause);
   CHECK(m.filtered);
   CHECK_FALSE(m.svc);

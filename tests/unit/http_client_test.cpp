@@ -87,6 +87,9 @@ TEST_CASE("requests reuse one kept-alive connection", "[http][fake]") {
   CHECK(r.response->header("Api-Version") == "1.41");
   CHECK(engine.connections == 1);
   CHECK(client.connections_opened() == 1);
+  // Many requests on the kept-alive connection: the list close() walks stays at one entry.
+  for (int i = 0; i < 50; ++i) REQUIRE(run_request(io, client, ping).ok());
+  CHECK(client.connections_tracked() == 1);
 }
 
 TEST_CASE("a server that closes after each response: every request still succeeds", "[http][fake]") {
