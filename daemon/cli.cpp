@@ -161,6 +161,7 @@ int snapshot(const options& o) {
 }
 
 int run_daemon(const options& o) {
+  hold_stop_signals();
   auto config = load_config(o);
   if (!config) return exit_config_error;
   return run_daemon_process(std::move(*config), o.log_level);

@@ -1,5 +1,6 @@
 #include "daemon/daemon_process.hpp"
 
+#include <signal.h>
 #include <time.h>
 
 #include <fmt/format.h>
@@ -34,6 +35,13 @@ std::string status_summary(const app& a) {
 
 namespace {
 
+sigset_t stop_signals() {
+  sigset_t set;
+  ::sigemptyset(&set);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaddset(&set, sig);
+  return set;
+}
+
 std::string monotonic_usec() {
   timespec ts{};
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -51,7 +59,11 @@ class daemon_process {
         hook_(io_.get_executor(), config_.on_change, [this](std::string_view result) { app_.record_hook_run(result); }),
         signals_(io_, SIGTERM, SIGINT, SIGHUP),
         watchdog_timer_(io_),
-        status_timer_(io_) {}
+        status_timer_(io_) {
+    // The handlers are in place: a stop held back during start-up is delivered now.
+    const auto set = stop_signals();
+    ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  }
 
   int run() {
     auto log = logger("app");
@@ -189,6 +201,11 @@ class daemon_process {
 };
 
 }  // namespace
+
+void hold_stop_signals() {
+  const auto set = stop_signals();
+  ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
 
 int run_daemon_process(daemon_config config, std::optional<std::string> log_level) {
   setup_logging(config.log_level, config.log_format);

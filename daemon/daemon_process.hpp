@@ -15,6 +15,11 @@ namespace autodiscd {
 /// log.level, also across reloads.
 int run_daemon_process(daemon_config config, std::optional<std::string> log_level);
 
+/// Blocks SIGTERM, SIGINT and SIGHUP until run_daemon_process has its handlers in place
+/// (it unblocks them then), so a stop sent while the config loads is a clean stop, not
+/// death by signal. Call it first thing in `autodiscd run`.
+void hold_stop_signals();
+
 /// One line for systemd's STATUS=: listeners synced, services, configs, rejected.
 class app;
 std::string status_summary(const app& a);

@@ -21,7 +21,7 @@ extern char** environ;
 namespace autodiscd::test {
 
 child_process::child_process(std::vector<std::string> argv, const std::string& log_file,
-                             std::map<std::string, std::string> env)
+                             std::map<std::string, std::string> env, const std::vector<int>& blocked_signals)
     : log_file_(log_file) {
   std::vector<std::string> env_strings;
   for (char** e = environ; e && *e; ++e) {
@@ -41,7 +41,17 @@ child_process::child_process(std::vector<std::string> argv, const std::string& l
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  const int rc = ::posix_spawnp(&pid_, args[0], &actions, nullptr, args.data(), envp.data());
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  if (!blocked_signals.empty()) {
+    sigset_t mask;
+    ::sigemptyset(&mask);
+    for (int sig : blocked_signals) ::sigaddset(&mask, sig);
+    posix_spawnattr_setsigmask(&attr, &mask);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  }
+  const int rc = ::posix_spawnp(&pid_, args[0], &actions, &attr, args.data(), envp.data());
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
 }

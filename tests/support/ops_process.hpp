@@ -18,9 +18,10 @@ namespace autodiscd::test {
 class child_process {
  public:
   /// Starts `argv` with the current environment plus `env`; stdout and stderr go to
-  /// `log_file` (appended). Throws when it cannot start.
+  /// `log_file` (appended). `blocked_signals` are blocked in the child from its start
+  /// (as some supervisors leave them). Throws when it cannot start.
   child_process(std::vector<std::string> argv, const std::string& log_file,
-                std::map<std::string, std::string> env = {});
+                std::map<std::string, std::string> env = {}, const std::vector<int>& blocked_signals = {});
   ~child_process();
   child_process(const child_process&) = delete;
   child_process& operator=(const child_process&) = delete;

@@ -101,8 +101,11 @@ TEST_CASE("fault: SIGKILL during write bursts, restart: output converges, no tem
     REQUIRE(d.wait(5s).has_value());
   }
   // A last restart: converges, and then stays put.
-  test::child_process d({test::autodiscd_binary(), "run", "--config", s.config}, s.dir.str() + "/daemon.log");
+  test::child_process d({test::autodiscd_binary(), "run", "--config", s.config}, s.dir.str() + "/daemon-last.log");
   REQUIRE(test::eventually([&] { return owned_view(s.out) == expected_files(truth); }, 10s));
+  // The files may have been right before this daemon even started: wait for it to be up,
+  // so the SIGTERM below tests its stop, not the dynamic loader's.
+  REQUIRE(test::eventually([&] { return d.log().find("started: version") != std::string::npos; }, 10s));
   CHECK(kills == 8);
   CHECK(leftovers(s.out).empty());
   for (const auto& [rel, text] : foreign) {
@@ -110,6 +113,8 @@ TEST_CASE("fault: SIGKILL during write bursts, restart: output converges, no tem
     CHECK(test::read_file(s.out + "/" + rel) == text);
   }
   d.signal(SIGTERM);
-  CHECK(d.wait(10s) == 0);
+  const auto code = d.wait(10s);
+  INFO(d.log());
+  CHECK(code == 0);
   CHECK(owned_view(s.out) == expected_files(truth));  // remove_on_exit is off: files stay
 }

@@ -108,6 +108,25 @@ TEST_CASE("signals: SIGTERM and SIGINT exit 0 within 2 s and keep the output", "
   }
 }
 
+TEST_CASE("signals: a stop sent during start-up is a clean stop, even with the signals inherited blocked",
+          "[reload][signals]") {
+  // The daemon is started with SIGTERM blocked and is sent SIGTERM at once, so the signal is
+  // pending from before main(). It must come through once the handlers are in place: a
+  // clean exit 0, not death by signal and not a daemon that can never be stopped.
+  test::ops_setup setup;
+  setup.write_services(test::ops_setup::service_yaml("static://redis-1", "10.0.1.7"));
+  for (int round = 0; round < 3; ++round) {
+    INFO("round " << round);
+    test::child_process daemon({test::autodiscd_binary(), "run", "--config", setup.config},
+                               setup.dir.str() + "/daemon.log", {}, {SIGTERM, SIGINT, SIGHUP});
+    daemon.signal(SIGTERM);
+    const auto code = daemon.wait(5s);
+    INFO(daemon.log());
+    CHECK(code == 0);
+  }
+  CHECK(contains(test::read_file(setup.dir.str() + "/daemon.log"), "stopping: signal=15"));
+}
+
 TEST_CASE("signals: output.remove_on_exit removes the daemon's files, and only them", "[reload][signals]") {
   test::ops_setup setup("off", "");
   auto text = test::read_file(setup.config);
