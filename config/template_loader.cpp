@@ -151,6 +151,20 @@ std::optional<check_template> parse_template_text(const std::string& text,
   return template_from_json(tree, path, check_name, true, errors);
 }
 
+std::optional<std::pair<std::string, std::string>> nearest_existing_ancestor(const std::string& path) {
+  fs::path child = fs::path(path).lexically_normal();
+  if (child.has_filename() == false) child = child.parent_path();  // "a/b/" -> "a/b"
+  for (int depth = 0; depth < 256 && !child.empty(); ++depth) {
+    fs::path parent = child.parent_path();
+    if (parent.empty()) parent = ".";
+    std::error_code ec;
+    if (fs::is_directory(parent, ec)) return std::make_pair(parent.string(), child.filename().string());
+    if (parent == child || parent == ".") return std::nullopt;
+    child = parent;
+  }
+  return std::nullopt;
+}
+
 template_set load_templates(const std::vector<std::string>& dirs) {
   template_set set;
   // check name -> files; defaults kept apart, used only when a check has no other file.
@@ -164,6 +178,9 @@ template_set load_templates(const std::vector<std::string>& dirs) {
     fs::directory_iterator it(dir, ec);
     if (ec) {
       set.errors.push_back({dir, "", "cannot read template folder: " + ec.message()});
+      if (ec == std::errc::no_such_file_or_directory) {
+        if (auto ancestor = nearest_existing_ancestor(dir)) set.awaited.push_back(std::move(*ancestor));
+      }
       continue;
     }
     set.watched_dirs.push_back(dir);

@@ -30,7 +30,14 @@ struct template_set {
   config_errors errors;
   /// Every file and folder read (to watch for changes).
   std::vector<std::string> watched_dirs;
+  /// For each template folder that does not exist: its nearest existing ancestor and the
+  /// name in it that leads to the folder, so the folder is picked up when it appears.
+  std::vector<std::pair<std::string, std::string>> awaited;
 };
+
+/// The nearest existing ancestor of `path` (which does not exist) and the name in it on the
+/// way to `path`; nullopt when no ancestor exists (a relative path's is ".").
+std::optional<std::pair<std::string, std::string>> nearest_existing_ancestor(const std::string& path);
 
 /// Reads `<dir>/<check>.d/*.yaml|*.yml` and `<dir>/<check>.yaml` from each folder;
 /// `*.yaml.default` only when the check has no other file. Bad files are reported and

@@ -18,7 +18,9 @@ app::app(net::io_context& io, daemon_config config, bool write_output, env_looku
       config_(std::move(config)),
       write_output_(write_output),
       env_(std::move(env)),
-      template_watch_(io.get_executor(), [this](const std::string&, const std::string&) {
+      template_watch_(io.get_executor(), [this](const std::string& dir, const std::string& name) {
+        const auto awaited = template_awaited_.find(dir);
+        if (awaited != template_awaited_.end() && !awaited->second.contains(name)) return;
         schedule_template_reload();
       }),
       template_timer_(io),
@@ -273,7 +275,12 @@ void app::reload_templates() {
   }
   templates_ = template_index(std::move(loaded.templates));
   template_watch_.clear();
+  template_awaited_.clear();
   for (const auto& dir : loaded.watched_dirs) template_watch_.add(dir);
+  for (const auto& [dir, name] : loaded.awaited) {
+    if (std::find(loaded.watched_dirs.begin(), loaded.watched_dirs.end(), dir) != loaded.watched_dirs.end()) continue;
+    if (template_awaited_[dir].insert(name).second && template_awaited_[dir].size() == 1) template_watch_.add(dir);
+  }
   if (touched.empty()) return;
   log->info("templates changed: templates={} identifiers={}", templates_.all().size(), touched.size());
   std::vector<std::string> affected;

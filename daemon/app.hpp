@@ -124,6 +124,9 @@ class app : public service_sink {
   std::map<std::string, resolution> resolutions_;
   std::unique_ptr<config_writer> writer_;
   file_watch template_watch_;
+  /// Folders watched only because a template folder under them is missing: the names there
+  /// that lead to one (other changes in them are not ours).
+  std::map<std::string, std::set<std::string>> template_awaited_;
   net::steady_timer template_timer_;
   /// Watches the output folder itself, to notice it being deleted or moved away.
   file_watch output_watch_;

@@ -176,3 +176,29 @@ TEST_CASE("change hook in the daemon: 100 quick changes run it once or twice", "
   CHECK(n <= 2);
   CHECK(contains(daemon.log(), "running command=" + hook));
 }
+
+TEST_CASE("templates: a template folder missing at start is picked up when it appears, two levels down",
+          "[reload][templates]") {
+  test::ops_setup setup;
+  setup.write_services(test::ops_setup::service_yaml("static://redis-1", "10.0.1.8"));
+  auto text = test::read_file(setup.config);
+  text.replace(text.find("dirs: [templates]"), 17, "dirs: [conf/templates]");
+  test::write_file(setup.config, text);
+  const auto staged = setup.dir.str() + "/staged";
+  fs::rename(setup.templates, staged);
+  test::child_process daemon({test::autodiscd_binary(), "run", "--config", setup.config}, setup.dir.str() + "/daemon.log");
+  REQUIRE(test::eventually([&] { return contains(daemon.log(), "cannot read template folder"); }, 10s));
+  INFO(daemon.log());
+  const auto redis_file = setup.out + "/redisdb.d/static___redis-1.yaml";
+  // Unrelated changes beside the awaited folder do not matter; the folder's arrival does.
+  test::write_file(setup.dir.str() + "/unrelated.txt", "x\n");
+  fs::create_directories(setup.dir.str() + "/conf");
+  std::this_thread::sleep_for(300ms);
+  CHECK_FALSE(fs::exists(redis_file));
+  fs::rename(staged, setup.dir.str() + "/conf/templates");  // as a deploy tool does
+  CHECK(test::eventually([&] { return fs::exists(redis_file); }, 5s));
+  // And from then on the folder itself is followed.
+  for (const auto& entry : fs::directory_iterator(setup.dir.str() + "/conf/templates/redisdb.d")) fs::remove(entry.path());
+  CHECK(test::eventually([&] { return !fs::exists(redis_file); }, 5s));
+  CHECK(daemon.running());
+}

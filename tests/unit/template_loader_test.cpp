@@ -164,3 +164,22 @@ TEST_CASE("the real templates in tests/fixtures/auto_conf", "[templates][fixture
   CHECK(dns->instances[0]["prometheus_url"] == "http://%%host%%:9153/metrics");
   CHECK(dns->instances[0]["tags"] == json::parse(R"(["dns-pod:%%host%%"])"));
 }
+
+TEST_CASE("a missing template folder is an error and is awaited in its nearest existing ancestor", "[templates]") {
+  temp_dir dir("autodiscd-tpl-missing");
+  const auto root = dir.path().string();
+  fs::create_directories(root + "/a");
+  auto set = load_templates({root + "/a/b/c", root + "/a"});
+  REQUIRE(set.errors.size() == 1);
+  CHECK(set.errors[0].file == root + "/a/b/c");
+  CHECK(set.errors[0].to_string().find("cannot read template folder") != std::string::npos);
+  REQUIRE(set.awaited.size() == 1);
+  CHECK(set.awaited[0] == std::make_pair(root + "/a", std::string("b")));
+  CHECK(set.watched_dirs == std::vector<std::string>{root + "/a"});
+
+  CHECK(nearest_existing_ancestor(root + "/x/") == std::make_pair(root, std::string("x")));
+  CHECK(nearest_existing_ancestor("no-such-folder-here/templates") == std::make_pair(std::string("."), std::string("no-such-folder-here")));
+  // A folder that exists but cannot be listed (a file in the way) is not awaited.
+  write_file(root + "/file", "x");
+  CHECK(load_templates({root + "/file"}).awaited.empty());
+}
