@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -374,6 +375,13 @@ write_stats config_writer::apply(const std::vector<owner_configs>& batch) {
   std::vector<std::string> releases;  ///< files of an owner that it no longer wants
   // Plan owner by owner, in order, as if each were applied alone.
   for (const auto& [owner, configs] : batch) {
+    // What this owner waited for is replaced by what it asks now.
+    if (!waiting_.empty()) {
+      for (auto it = waiting_.begin(); it != waiting_.end();) {
+        std::erase_if(it->second, [&owner](const auto& w) { return w.first == owner; });
+        it = it->second.empty() ? waiting_.erase(it) : std::next(it);
+      }
+    }
     std::vector<std::string> now;
     for (const auto& config : configs) {
       if (!valid_relative_path(config.relative_path)) {
@@ -386,7 +394,9 @@ write_stats config_writer::apply(const std::vector<owner_configs>& batch) {
       if (auto it = path_owner_.find(config.relative_path); it != path_owner_.end() && it->second != owner) {
         ++stats.failed;
         stats.errors.push_back(dir_ + "/" + config.relative_path + ": refused for " + owner +
-                               ": the same file is already written for " + it->second);
+                               ": the same file is already written for " + it->second +
+                               " (written for " + owner + " when that one releases it)");
+        waiting_[config.relative_path].emplace_back(owner, config.content);
         continue;
       }
       if (std::find(now.begin(), now.end(), config.relative_path) != now.end()) continue;
@@ -404,6 +414,21 @@ write_stats config_writer::apply(const std::vector<owner_configs>& batch) {
     }
     if (now.empty()) by_owner_.erase(owner);
     else by_owner_[owner] = std::move(now);
+  }
+  // A released path that another owner was refused: the first of them takes it now.
+  std::deque<std::string> promoted;  // contents of those writes (stable addresses)
+  for (const auto& path : releases) {
+    auto it = waiting_.find(path);
+    if (it == waiting_.end() || writing.contains(path) || path_owner_.contains(path)) continue;
+    auto [owner, content] = std::move(it->second.front());
+    it->second.erase(it->second.begin());
+    if (it->second.empty()) waiting_.erase(it);
+    path_owner_[path] = owner;
+    by_owner_[owner].push_back(path);
+    promoted.push_back(std::move(content));
+    writing.insert(path);
+    writes.emplace_back(path, &promoted.back());
+    if (!owned_.contains(path)) added.push_back(path);
   }
   // A released file that a later owner took is written, not removed.
   std::erase_if(releases, [&writing](const std::string& p) { return writing.contains(p); });

@@ -116,6 +116,9 @@ class config_writer {
   std::map<std::string, std::vector<std::string>> by_owner_;
   /// Which owner each current path belongs to (refuses collisions between owners).
   std::map<std::string, std::string> path_owner_;
+  /// Configs refused because another owner has their path: path -> (owner, content), in
+  /// the order refused. The first takes the path when its owner releases it.
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> waiting_;
   /// Failed operations to retry: path -> content (nullopt = removal).
   std::map<std::string, std::optional<std::string>> failed_;
 };

@@ -272,6 +272,29 @@ TEST_CASE("writer: two owners mapping to one file do not clobber each other", "[
   CHECK(read_file(out / "nginx.d/web_1.yaml") == "second\n");
 }
 
+TEST_CASE("writer: a refused owner takes the file when the first owner releases it", "[writer]") {
+  temp_dir dir("autodiscd-writer");
+  const auto out = dir.path() / "out";
+  config_writer w(out.string());
+  REQUIRE_FALSE(w.open().has_value());
+  w.apply("web/1", {config_for("web/1", "nginx.d/web_1.yaml", "first\n")});
+  auto refused = w.apply("web_1", {config_for("web_1", "nginx.d/web_1.yaml", "second\n")});
+  CHECK(refused.failed == 1);
+  REQUIRE(refused.errors.size() == 1);
+  CHECK(refused.errors[0].find("when that one releases it") != std::string::npos);
+  // The waiting owner asks again with new content: the latest is what it gets.
+  w.apply("web_1", {config_for("web_1", "nginx.d/web_1.yaml", "second, v2\n")});
+  CHECK(read_file(out / "nginx.d/web_1.yaml") == "first\n");
+  const auto released = w.apply("web/1", {});
+  CHECK(released.written == 1);
+  CHECK(released.removed == 0);
+  CHECK(read_file(out / "nginx.d/web_1.yaml") == "second, v2\n");
+  CHECK(w.owned_paths() == std::set<std::string>{"nginx.d/web_1.yaml"});
+  // It is now that owner's file: it goes when that owner goes.
+  CHECK(w.apply("web_1", {}).removed == 1);
+  CHECK_FALSE(fs::exists(out / "nginx.d/web_1.yaml"));
+}
+
 TEST_CASE("writer: a batch writes many owners' files in chunks, journalled, no temp left", "[writer][batch]") {
   temp_dir dir("autodiscd-writer");
   const auto out = dir.path() / "out";
@@ -319,12 +342,14 @@ TEST_CASE("writer: in one batch, a file one owner releases can be taken by a lat
   config_writer w(out.string());
   REQUIRE_FALSE(w.open().has_value());
   REQUIRE(w.apply("web/1", {config_for("web/1", "nginx.d/web_1.yaml", "first\n")}).written == 1);
-  // Taken first, released later in the same batch: refused (as applied one by one).
+  // Taken first, released later in the same batch: refused (as applied one by one), then
+  // the refused owner takes the path its first owner released.
   auto stats = w.apply(std::vector<owner_configs>{{"web_1", {config_for("web_1", "nginx.d/web_1.yaml", "second\n")}},
                                                   {"web/1", {}}});
   CHECK(stats.failed == 1);
-  CHECK(stats.removed == 1);
-  CHECK_FALSE(fs::exists(out / "nginx.d/web_1.yaml"));
+  CHECK(stats.removed == 0);
+  CHECK(read_file(out / "nginx.d/web_1.yaml") == "second\n");
+  CHECK(w.apply("web_1", {}).removed == 1);
   REQUIRE(w.apply("web/1", {config_for("web/1", "nginx.d/web_1.yaml", "first\n")}).written == 1);
   // Released first, then taken: the file holds the new owner's content and is not removed.
   stats = w.apply(std::vector<owner_configs>{{"web/1", {}},
