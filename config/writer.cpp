@@ -378,7 +378,7 @@ write_stats config_writer::apply(const std::vector<owner_configs>& batch) {
     // What this owner waited for is replaced by what it asks now.
     if (!waiting_.empty()) {
       for (auto it = waiting_.begin(); it != waiting_.end();) {
-        std::erase_if(it->second, [&owner](const auto& w) { return w.first == owner; });
+        std::erase_if(it->second, [&who = owner](const auto& w) { return w.first == who; });
         it = it->second.empty() ? waiting_.erase(it) : std::next(it);
       }
     }
