@@ -47,6 +47,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "support/dockerd_harness.hpp"
+#include "support/fault_proxy.hpp"
 #include "support/ops_process.hpp"
 #include "support/support.hpp"
 
@@ -130,6 +131,25 @@ double ms_between(steady::time_point a, steady::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
+/// Starts the private dockerd and imports localtest/busybox into it.
+void start_with_busybox(test::dockerd_harness& d) {
+  {
+    const auto error = d.start();
+    INFO(error);
+    REQUIRE(error.empty());
+  }
+  const auto error = d.import_busybox();
+  INFO(error);
+  REQUIRE(error.empty());
+}
+
+/// The one template of these tests: busybox containers -> busybox.d, host = %%host%%.
+void write_busybox_template(const fs::path& world) {
+  fs::create_directories(world / "templates" / "busybox.d");
+  test::write_file(world / "templates" / "busybox.d" / "conf.yaml",
+                   "ad_identifiers: [busybox]\ninit_config: {}\ninstances:\n  - host: \"%%host%%\"\n");
+}
+
 }  // namespace
 
 TEST_CASE("fault: dockerd SIGKILLed and restarted 10 times, containers changed during each outage -> "
@@ -138,24 +158,13 @@ TEST_CASE("fault: dockerd SIGKILLed and restarted 10 times, containers changed d
   const auto test_start = steady::now();
   REQUIRE(::geteuid() == 0);  // network namespaces and dockerd; CI runs as root
   test::dockerd_harness d("adtf");
-  {
-    const auto error = d.start();
-    INFO(error);
-    REQUIRE(error.empty());
-  }
-  {
-    const auto error = d.import_busybox();
-    INFO(error);
-    REQUIRE(error.empty());
-  }
+  start_with_busybox(d);
   docker_or_fail(d, "tag localtest/busybox localtest/other");
 
   test::temp_dir world("autodiscd-docker-faults");
   const auto out = world.path() / "out";
-  fs::create_directories(world.path() / "templates" / "busybox.d");
   fs::create_directories(out);
-  test::write_file(world.path() / "templates" / "busybox.d" / "conf.yaml",
-                   "ad_identifiers: [busybox]\ninit_config: {}\ninstances:\n  - host: \"%%host%%\"\n");
+  write_busybox_template(world.path());
   // autodiscd reaches dockerd through a link the test can withdraw (see the top of the file).
   const auto link = world.path() / "engine.sock";
   fs::create_symlink(d.base() + "/docker.sock", link);
@@ -307,4 +316,128 @@ TEST_CASE("fault: dockerd SIGKILLed and restarted 10 times, containers changed d
       ms_between(test_start, steady::now()) / 1000.0);
   // The truth did change each cycle: the crash took the restart=no container, rm -f one more.
   CHECK(files_removed == 20);
+}
+
+// The events stream cut in the middle of an event, and inspects answered slowly (below and
+// above the listener's timeout), on a real dockerd: autodiscd reaches it through
+// tests/support/fault_proxy, which passes everything through except for those faults.
+// After each fault the output must equal docker ps x templates within 2 s.
+TEST_CASE("fault: real dockerd behind a proxy: events stream cut mid-event 6 times and slow inspects -> output equals docker ps "
+          "x templates within 2 s",
+          "[engine][docker][fault]") {
+  const auto test_start = steady::now();
+  REQUIRE(::geteuid() == 0);
+  test::dockerd_harness d("adtp");
+  start_with_busybox(d);
+  test::temp_dir world("autodiscd-docker-proxy");
+  const auto out = world.path() / "out";
+  write_busybox_template(world.path());
+  test::fault_proxy proxy(d.base() + "/proxy.sock", d.base() + "/docker.sock");
+  const auto config = (world.path() / "autodiscd.yaml").string();
+  test::write_file(config, "listeners:\n  - type: docker\n    host: " + proxy.url() +
+                               "\n    timeout: 400ms\n    backoff_initial: 100ms\n    backoff_max: 1s\n"
+                               "templates:\n  dirs: [templates]\noutput:\n  dir: out\nstatus:\n  listen: off\n");
+  const std::string tag = std::to_string(::getpid());
+  auto run = [&](const std::string& name) {
+    return "run -d --init --stop-timeout 2 --name " + name + " localtest/busybox sleep 3600";
+  };
+  std::vector<std::string> live = {"fp-" + tag + "-a", "fp-" + tag + "-b"};
+  for (const auto& n : live) docker_or_fail(d, run(n));
+  test::child_process daemon({test::autodiscd_binary(), "run", "--config", config}, world.str() + "/daemon.log");
+  INFO("daemon log: " << world.str() << "/daemon.log");
+
+  // Waits until out/ equals the truth; the time from `since`, in ms.
+  auto converge = [&](steady::time_point since, std::chrono::milliseconds limit) {
+    const auto truth = read_truth(d);
+    file_view seen;
+    steady::time_point matched{};
+    const bool ok = test::eventually(
+        [&] {
+          seen = read_output(out);
+          if (seen != truth.files) return false;
+          matched = steady::now();
+          return true;
+        },
+        limit);
+    INFO("truth:\n" << describe(truth.files) << "output:\n" << describe(seen));
+    REQUIRE(ok);
+    return ms_between(since, matched);
+  };
+  converge(steady::now(), 20s);
+
+  // 1. The stream cut inside the next event, whichever change it reports: a start, a removal.
+  std::vector<double> cut_ms;
+  for (int i = 0; i < 6; ++i) {
+    INFO("cut " << i);
+    proxy.cut_next_event();
+    if (i % 2 == 0) {
+      live.push_back("fp-" + tag + "-c" + std::to_string(i));
+      docker_or_fail(d, run(live.back()));
+    } else {
+      docker_or_fail(d, "rm -f " + live.front());
+      live.erase(live.begin());
+    }
+    const auto changed = steady::now();
+    CHECK(test::eventually([&] { return proxy.cuts_done() == i + 1; }, 5s));
+    const double took = converge(changed, 10s);
+    CHECK(took <= 2000.0);
+    cut_ms.push_back(took);
+  }
+
+  // 2. Slow inspects, under the 400 ms timeout: three starts and a removal at once.
+  proxy.set_inspect_delay(250ms);
+  const int delayed_before = proxy.inspects_delayed();
+  std::string cli = "docker -H " + d.socket_url() + " ";
+  std::string script;
+  for (int i = 0; i < 3; ++i) {
+    live.push_back("fp-" + tag + "-s" + std::to_string(i));
+    script += "(" + cli + run(live.back()) + " >/dev/null) & ";
+  }
+  script += "(" + cli + "rm -f " + live.front() + " >/dev/null) & wait";
+  live.erase(live.begin());
+  std::string script_out;
+  REQUIRE(test::run_command(script, script_out) == 0);
+  const double slow_ms = converge(steady::now(), 10s);
+  CHECK(slow_ms <= 2000.0);
+  CHECK(proxy.inspects_delayed() >= delayed_before + 3);
+
+  // 3. Inspects slower than the timeout (900 ms against 400 ms) while a container starts:
+  // nothing already written is lost meanwhile; once inspects are fast again
+  // (and no further event comes) the output converges.
+  const auto before = read_output(out);
+  proxy.set_inspect_delay(900ms);
+  live.push_back("fp-" + tag + "-t");
+  docker_or_fail(d, run(live.back()));
+  // Long enough for the event's inspect to fail 4 times (then the listener reconnects, and
+  // its re-list's inspects time out too).
+  std::this_thread::sleep_for(3500ms);
+  {
+    // The files that were right stay (a failed inspect removes nothing), and the new
+    // container's file cannot be there yet (every inspect times out).
+    CHECK(read_output(out) == before);
+  }
+  proxy.set_inspect_delay(0ms);
+  const auto fast_again = steady::now();
+  const double recovered_ms = converge(fast_again, 10s);
+  CHECK(recovered_ms <= 2000.0);
+
+  std::vector<std::string> temps;
+  read_output(out, &temps);
+  CHECK(temps.empty());
+  CHECK(daemon.running());
+  daemon.signal(SIGTERM);
+  CHECK(daemon.wait(10s) == 0);
+  // The faults reached the listener: each cut ended a stream, and inspects timed out.
+  const auto log = daemon.log();
+  INFO(log);
+  std::size_t stream_errors = 0;
+  for (auto at = log.find("event stream"); at != std::string::npos; at = log.find("event stream", at + 1)) ++stream_errors;
+  CHECK(stream_errors >= 6);
+  CHECK(log.find("kind=timeout inspect of container") != std::string::npos);
+  std::printf(
+      "docker proxy faults: 6 events streams cut mid-event, converged worst %.0f ms after the change; 3 starts + 1 "
+      "removal with 250 ms inspects (timeout 400 ms) converged %.0f ms; inspects at 900 ms (timeout 400 ms) then fast "
+      "again: converged %.0f ms after; %d inspects held back. Test %.1f s.\n",
+      *std::max_element(cut_ms.begin(), cut_ms.end()), slow_ms, recovered_ms, proxy.inspects_delayed(),
+      ms_between(test_start, steady::now()) / 1000.0);
 }
