@@ -7,7 +7,7 @@
 #include <cstring>
 #include <array>
 #include <filesystem>
-#include <set>
+#include <map>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -97,7 +97,9 @@ struct status_server::impl : std::enable_shared_from_this<impl> {
   net::cancellation_signal cancel;
   listen_address address;
   std::optional<std::string> bound;
-  std::set<stream_type*> sessions;
+  /// Open sessions -> when the one waiting for its next request started waiting (nullopt
+  /// while it answers).
+  std::map<stream_type*, std::optional<std::chrono::steady_clock::time_point>> sessions;
   std::chrono::milliseconds retry_interval{5'000};
   bool stopped = false;
 
@@ -118,11 +120,30 @@ struct status_server::impl : std::enable_shared_from_this<impl> {
     return std::nullopt;
   }
 
+  /// At the connection limit: closes the session that has waited longest for a request
+  /// (slow or idle clients must not lock out a health check). False when every session is
+  /// busy answering.
+  bool evict_oldest_waiting() {
+    stream_type* oldest = nullptr;
+    std::chrono::steady_clock::time_point since{};
+    for (auto& [s, waiting] : sessions) {
+      if (waiting && (!oldest || *waiting < since)) {
+        oldest = s;
+        since = *waiting;
+      }
+    }
+    if (!oldest) return false;
+    boost::system::error_code ignored;
+    oldest->socket().close(ignored);
+    sessions[oldest].reset();  // closing: not a candidate again
+    return true;
+  }
+
   void close_all() {
     boost::system::error_code ignored;
     acceptor.close(ignored);
     retry_timer.cancel();
-    for (auto* s : sessions) s->socket().close(ignored);
+    for (auto& [s, waiting] : sessions) s->socket().close(ignored);
     if (bound && address.type == listen_address::kind::unix_socket) ::unlink(address.path.c_str());
     bound.reset();
   }
@@ -131,16 +152,18 @@ struct status_server::impl : std::enable_shared_from_this<impl> {
 namespace {
 
 net::awaitable<void> session(std::shared_ptr<status_server::impl> self, stream_type stream) {
-  self->sessions.insert(&stream);
+  auto& waiting_since = self->sessions[&stream];
   beast::flat_buffer buffer(header_limit + body_limit);
   for (std::size_t i = 0; i < max_requests_per_connection && !self->stopped; ++i) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(header_limit);
     parser.body_limit(body_limit);
     stream.expires_after(read_timeout);
+    waiting_since = std::chrono::steady_clock::now();
     auto [read_ec, read_n] = co_await http::async_read(stream, buffer, parser, use_tuple);
     (void)read_n;
-    if (self->stopped) break;
+    waiting_since.reset();
+    if (self->stopped || !stream.socket().is_open()) break;  // stopped, or evicted
     if (read_ec == http::error::end_of_stream || read_ec == beast::error::timeout ||
         read_ec == net::error::operation_aborted || read_ec == net::error::connection_reset) {
       break;
@@ -227,7 +250,7 @@ net::awaitable<void> serve(std::shared_ptr<status_server::impl> self) {
       co_await self->retry_timer.async_wait(use_tuple);
       continue;
     }
-    if (self->sessions.size() >= max_connections) {
+    if (self->sessions.size() >= max_connections && !self->evict_oldest_waiting()) {
       boost::system::error_code ignored;
       socket.close(ignored);
       continue;

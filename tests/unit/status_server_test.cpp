@@ -3,11 +3,13 @@
 #include <catch2/catch.hpp>
 
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -142,6 +144,60 @@ TEST_CASE("status server: bad requests get 4xx and discovery goes on", "[status_
   d.setup.write_services(test::ops_setup::service_yaml("static://redis-2", "10.0.0.8"));
   CHECK(test::eventually([&] { return fs::exists(d.setup.out + "/redisdb.d/static___redis-2.yaml"); }, 5s));
   for (int fd : slow) ::close(fd);
+  INFO(d.daemon->log());
+  CHECK(d.daemon->running());
+}
+
+TEST_CASE("status server: a client sending one byte a second is cut off; a flood of slow clients does not lock "
+          "out a health check",
+          "[status_server][security]") {
+  const auto port = test::free_port();
+  const auto listen = "127.0.0.1:" + std::to_string(port);
+  running_daemon d(listen);
+  REQUIRE(d.wait_ready(listen));
+  // More half-sent requests than the server's 64 connections.
+  std::vector<int> flood;
+  for (int i = 0; i < 80; ++i) {
+    const int fd = connect_tcp(port);
+    REQUIRE(fd >= 0);
+    ::send(fd, "GET /heal", 9, MSG_NOSIGNAL);
+    flood.push_back(fd);
+  }
+  // One client dribbles a request, one byte a second; it would need 35 s.
+  const std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  const int dribbler = connect_tcp(port);
+  REQUIRE(dribbler >= 0);
+  const auto dribble_start = std::chrono::steady_clock::now();
+  std::size_t sent = 0;
+  bool closed = false;
+  std::string answer;
+  std::vector<std::chrono::milliseconds> health_took;
+  while (!closed && sent < request.size()) {
+    if (::send(dribbler, request.data() + sent, 1, MSG_NOSIGNAL) == 1) ++sent;
+    else closed = true;
+    // Meanwhile a health check is answered at once, every time.
+    const auto started = std::chrono::steady_clock::now();
+    const auto r = fetch_status(listen, "/healthz", 2s);
+    CHECK(r.status == 200);
+    health_took.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started));
+    pollfd p{dribbler, POLLIN, 0};
+    if (::poll(&p, 1, 1000) > 0) {
+      char buf[512];
+      const auto n = ::recv(dribbler, buf, sizeof buf, 0);
+      if (n > 0) answer.append(buf, static_cast<std::size_t>(n));
+      else closed = true;
+    }
+  }
+  const auto cut_after = std::chrono::steady_clock::now() - dribble_start;
+  INFO("cut after " << std::chrono::duration_cast<std::chrono::milliseconds>(cut_after).count() << " ms, " << sent
+                    << " bytes sent");
+  CHECK(closed);
+  CHECK(answer.empty());  // never served
+  CHECK(sent < request.size());
+  CHECK(cut_after < 13s);  // the 10 s request read deadline, plus this loop's 1 s steps
+  CHECK(*std::max_element(health_took.begin(), health_took.end()) < 500ms);
+  for (int fd : flood) ::close(fd);
+  ::close(dribbler);
   INFO(d.daemon->log());
   CHECK(d.daemon->running());
 }
