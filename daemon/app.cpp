@@ -13,6 +13,20 @@
 
 namespace autodiscd {
 
+namespace {
+/// The most a batch waits for the previous write's rest (group commit); bounds the latency
+/// it adds under a stream of changes.
+constexpr std::chrono::milliseconds max_flush_wait{20};
+}  // namespace
+
+std::chrono::steady_clock::duration group_commit_wait(std::chrono::steady_clock::time_point now,
+                                                      std::chrono::steady_clock::time_point last_end,
+                                                      std::chrono::steady_clock::duration last_took,
+                                                      std::chrono::steady_clock::duration max_wait) {
+  const auto ready_at = last_end + std::min(last_took, max_wait);
+  return now >= ready_at ? std::chrono::steady_clock::duration::zero() : ready_at - now;
+}
+
 app::app(net::io_context& io, daemon_config config, bool write_output, env_lookup env)
     : io_(io),
       config_(std::move(config)),
@@ -36,7 +50,8 @@ app::app(net::io_context& io, daemon_config config, bool write_output, env_looku
         });
       }),
       output_timer_(io),
-      retry_timer_(io) {}
+      retry_timer_(io),
+      flush_timer_(io) {}
 
 app::~app() { stop(); }
 
@@ -76,6 +91,7 @@ void app::stop() {
   output_timer_.cancel();
   template_timer_.cancel();
   retry_timer_.cancel();
+  flush_timer_.cancel();
   if (writer_ && config_.remove_output_on_exit) record(writer_->remove_all());
 }
 
@@ -153,10 +169,14 @@ void app::resolve_and_write(const std::vector<std::string>& ids) {
 
 void app::flush() {
   if (dirty_.empty()) return;
+  const auto started = std::chrono::steady_clock::now();
   const std::vector<std::string> ids(dirty_.begin(), dirty_.end());
   dirty_.clear();
   resolve_and_write(ids);
+  ++totals_.write_batches;
   pending_since_.reset();
+  last_flush_end_ = std::chrono::steady_clock::now();
+  last_flush_took_ = last_flush_end_ - started;
 }
 
 void app::on_delta(const std::string& listener, service_delta delta) {
@@ -180,13 +200,24 @@ void app::on_delta(const std::string& listener, service_delta delta) {
     if (services_.erase(id) > 0 && state && state->services > 0) --state->services;
   }
   // Resolve and write once the loop has run what is already queued: every delta of this
-  // burst joins the batch, and a lone delta is written right after this handler.
+  // burst joins the batch, and a lone delta is written right after this handler. Right after
+  // a write, wait as long as it took (group commit, see flush_timer_).
   if (flush_posted_) return;
   flush_posted_ = true;
-  net::post(io_, [this, alive = std::weak_ptr<int>(alive_)] {
+  const auto now = std::chrono::steady_clock::now();
+  const auto wait = group_commit_wait(now, last_flush_end_, last_flush_took_, max_flush_wait);
+  auto run_flush = [this, alive = std::weak_ptr<int>(alive_)] {
     if (alive.expired()) return;
     flush_posted_ = false;
     if (!stopped_) flush();
+  };
+  if (wait <= std::chrono::steady_clock::duration::zero()) {
+    net::post(io_, std::move(run_flush));
+    return;
+  }
+  flush_timer_.expires_at(now + wait);
+  flush_timer_.async_wait([run_flush = std::move(run_flush)](boost::system::error_code ec) {
+    if (!ec) run_flush();
   });
 }
 

@@ -45,10 +45,20 @@ struct app_totals {
   std::chrono::system_clock::time_point start_time = std::chrono::system_clock::now();
   /// From a listener's report entering the app to the changed files being on disk.
   latency_histogram discovery_to_disk;
+  /// Batches resolved and written (each a writer batch; see group_commit_wait).
+  std::uint64_t write_batches = 0;
   std::map<std::string, std::uint64_t, std::less<>> hook_runs;  ///< by result: ok, failed, timeout
   std::uint64_t reloads_ok = 0;
   std::uint64_t reloads_failed = 0;
 };
+
+/// Group commit: how long a batch that becomes due at `now` waits, when the previous write
+/// ended at `last_end` and took `last_took`: until the output has rested as long as it
+/// worked, at most `max_wait`; 0 after a quiet spell. Pure.
+std::chrono::steady_clock::duration group_commit_wait(std::chrono::steady_clock::time_point now,
+                                                      std::chrono::steady_clock::time_point last_end,
+                                                      std::chrono::steady_clock::duration last_took,
+                                                      std::chrono::steady_clock::duration max_wait);
 
 class app : public service_sink {
  public:
@@ -139,6 +149,13 @@ class app : public service_sink {
   /// the event loop (a resync, a burst of events) are written as one batch.
   std::set<std::string> dirty_;
   bool flush_posted_ = false;
+  /// Group commit: after a write that took W, the next batch waits until the output has
+  /// rested for W (at most max_flush_wait), so under a stream of changes batches grow with
+  /// the rate instead of paying the syncs per few files; a change after a quiet spell is
+  /// written at once.
+  net::steady_timer flush_timer_;
+  std::chrono::steady_clock::time_point last_flush_end_{};
+  std::chrono::steady_clock::duration last_flush_took_{};
   /// When the oldest delta of the pending batch entered the app.
   std::optional<std::chrono::steady_clock::time_point> pending_since_;
   /// Guards the posted flush against running after the app is gone.

@@ -143,6 +143,10 @@ std::string render_metrics(const app& a) {
   e.sample("files_total", label("result", "removed"), static_cast<double>(t.writes.removed));
   e.sample("files_total", label("result", "failed"), static_cast<double>(t.writes.failed));
 
+  e.family("write_batches_total", "counter",
+           "Batches of changes resolved and written together (a stream of changes is grouped).");
+  e.sample("write_batches_total", "", static_cast<double>(t.write_batches));
+
   e.family("template_errors", "gauge", "Template files currently in error.");
   e.sample("template_errors", "", static_cast<double>(a.template_errors().size()));
   e.family("template_errors_total", "counter", "Template errors seen (each new error counted once).");

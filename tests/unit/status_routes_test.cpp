@@ -12,31 +12,14 @@
 #include "daemon/report.hpp"
 #include "daemon/status_routes.hpp"
 #include "support/ops_process.hpp"
+#include "support/running_app.hpp"
 
 using namespace autodiscd;
 using namespace std::chrono_literals;
 
 namespace {
 
-struct running_app {
-  explicit running_app(const std::string& services_yaml) {
-    setup.write_services(services_yaml);
-    auto errors = load_daemon_config(setup.config, config);
-    REQUIRE(errors.empty());
-    the_app = std::make_unique<app>(io, config, true);
-    REQUIRE_FALSE(the_app->start().has_value());
-    for (int i = 0; i < 200 && !the_app->ready(); ++i) io.run_for(10ms);
-    REQUIRE(the_app->ready());
-  }
-  ~running_app() {
-    the_app->stop();
-    io.run_for(20ms);
-  }
-  test::ops_setup setup;
-  daemon_config config;
-  net::io_context io{1};
-  std::unique_ptr<app> the_app;
-};
+using test::running_app;
 
 json body_json(const status_response& r) { return json::parse(r.body); }
 
@@ -169,6 +152,7 @@ TEST_CASE("metrics: text format with every family, histogram cumulative", "[stat
            "autodiscd_listener_events_received_total{listener=\"static\",type=\"static\"} 0\n",
            "autodiscd_configs{state=\"resolved\"} 2\n",
            "autodiscd_files_total{result=\"written\"} 2\n",
+           "autodiscd_write_batches_total 1\n",
            "autodiscd_change_hook_runs_total{result=\"failed\"} 1\n",
            "autodiscd_change_hook_runs_total{result=\"timeout\"} 1\n",
            "autodiscd_reloads_total{result=\"ok\"} 1\n",
