@@ -16,7 +16,7 @@ namespace autodiscd {
 namespace {
 /// The most a batch waits for the previous write's rest (group commit); bounds the latency
 /// it adds under a stream of changes.
-constexpr std::chrono::milliseconds max_flush_wait{20};
+constexpr std::chrono::milliseconds max_flush_wait{5};
 }  // namespace
 
 std::chrono::steady_clock::duration group_commit_wait(std::chrono::steady_clock::time_point now,
