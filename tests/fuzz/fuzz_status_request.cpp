@@ -182,7 +182,8 @@ struct parsed {
 };
 
 /// Parses every request on the connection the way the server's read loop does (a fresh
-/// parser per request, the bytes after one request start the next), reading `chunk` bytes
+/// parser per request, the bytes after one request start the next, a chunked body refused
+/// after its header), reading `chunk` bytes
 /// at a time (0: all at once). Stops at the first error, as the server closes then.
 std::vector<parsed> parse_connection(std::string_view bytes, std::size_t chunk, const app& a, bool answer,
                                      boost::system::error_code& last_error) {
@@ -201,6 +202,7 @@ std::vector<parsed> parse_connection(std::string_view bytes, std::size_t chunk, 
     parser.header_limit(status_header_limit);
     parser.body_limit(status_body_limit);
     boost::system::error_code ec;
+    std::size_t header_bytes = 0;
     for (;;) {
       if (buffer.empty() && receive() == 0) {
         // End of stream: a request not begun is a clean close; one begun is an error.
@@ -208,8 +210,20 @@ std::vector<parsed> parse_connection(std::string_view bytes, std::size_t chunk, 
         else ec = http::error::end_of_stream;
         break;
       }
+      const bool in_header = !parser.is_header_done();
       const auto used = parser.put(net::buffer(buffer.data(), buffer.size()), ec);
       buffer.erase(0, used);
+      if (in_header) header_bytes += used;
+      // As the server: the header limit applies to the whole header however it arrived, and a
+      // chunked body is refused once the header is read, never parsed.
+      if (!ec && in_header && parser.is_header_done() && header_bytes > status_header_limit) {
+        ec = http::error::header_limit;
+        break;
+      }
+      if (!ec && parser.is_header_done() && parser.chunked()) {
+        ec = http::error::bad_transfer_encoding;
+        break;
+      }
       if (ec == http::error::need_more) {
         ec = {};
         if (receive() == 0) {

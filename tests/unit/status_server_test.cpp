@@ -126,6 +126,17 @@ TEST_CASE("status server: bad requests get 4xx and discovery goes on", "[status_
   CHECK(status_of(raw_exchange(port, "GET / HTTP/1.1\r\nHost: x\r\n\x01\x02\r\n\r\n")) == 400);
   CHECK(status_of(raw_exchange(port, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n")) == 431);
   CHECK(status_of(raw_exchange(port, "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + std::string(1000, 'b'))) == 413);
+  // The header limit (8 KiB) is for the whole header, sent at once as in pieces (Beast alone
+  // applies it to the request line and the fields apart when they come at once).
+  const std::string head = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ";
+  const std::string tail = "\r\nConnection: close\r\n\r\n";
+  CHECK(status_of(raw_exchange(port, head + std::string(8192 - head.size() - tail.size(), 'a') + tail)) == 200);
+  CHECK(status_of(raw_exchange(port, head + std::string(8193 - head.size() - tail.size(), 'a') + tail)) == 431);
+  CHECK(status_of(raw_exchange(port, head + std::string(8200 - head.size() - tail.size(), 'a') + tail)) == 431);
+  // A chunked body is refused after the header, never parsed (GET and HEAD need no body; and
+  // Boost 1.81's chunk parser asserts on some splits of a valid last chunk).
+  CHECK(status_of(raw_exchange(port, "PUT /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")) == 400);
+  CHECK(status_of(raw_exchange(port, "GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")) == 400);
   CHECK(status_of(raw_exchange(port, "GET /services HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")) == 200);
 
   // Slow clients: many connections that send half a request and wait. Others are served at once.
