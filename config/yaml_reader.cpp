@@ -1,6 +1,7 @@
 #include "config/yaml_reader.hpp"
 
 #include <charconv>
+#include <cmath>
 
 namespace autodiscd {
 
@@ -19,6 +20,9 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   else if (unit == "m") ms = value * 60'000.0;
   else if (unit == "h") ms = value * 3'600'000.0;
   else return std::nullopt;
+  // Checked before the cast: a double beyond long long's range (or NaN, which from_chars
+  // accepts as "nan") makes the conversion undefined.
+  if (!std::isfinite(ms) || ms > static_cast<double>(max_duration.count())) return std::nullopt;
   return milliseconds(static_cast<long long>(ms));
 }
 
@@ -96,7 +100,7 @@ std::chrono::milliseconds yaml_reader::duration(std::string_view key,
   if (!node.IsDefined() || node.IsNull()) return fallback;
   auto value = node.IsScalar() ? parse_duration(node.Scalar()) : std::nullopt;
   if (!value) {
-    error(key, "expected a duration like 5s or 250ms");
+    error(key, "expected a duration like 5s or 250ms, at most 8760h (one year)");
     return fallback;
   }
   return *value;

@@ -15,7 +15,12 @@
 
 namespace autodiscd {
 
-/// Parses "5s", "250ms", "2m", "1h", "1500us" (and "0"). nullopt when malformed.
+/// The longest duration any setting takes: one year. Longer ones are refused, which also keeps
+/// every timer's deadline (now + duration, in nanoseconds) far from overflowing.
+inline constexpr std::chrono::milliseconds max_duration{365LL * 24 * 3600 * 1000};
+
+/// Parses "5s", "250ms", "2m", "1h", "1500us" (and "0"). nullopt when malformed, not finite
+/// or longer than max_duration.
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 
 /// Reads keys of one map; each getter records the key as known and appends an error

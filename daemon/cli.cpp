@@ -77,7 +77,7 @@ std::optional<options> parse_args(int argc, char** argv, std::string& error) {
       if (!v) return std::nullopt;
       auto d = parse_duration(*v);
       if (!d) {
-        error = "--timeout: expected a duration like 10s, got " + *v;
+        error = "--timeout: expected a duration like 10s (at most 8760h), got " + *v;
         return std::nullopt;
       }
       o.timeout = *d;

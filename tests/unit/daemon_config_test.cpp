@@ -83,6 +83,20 @@ unknown_top: 1
   CHECK(errors.size() >= 14);
 }
 
+TEST_CASE("daemon config: a duration too long or not finite is an error with its key, not a crash", "[config]") {
+  daemon_config c;
+  auto errors = parse_daemon_config(R"(
+listeners:
+  - {type: docker, timeout: 1.01111e+58h, removal_grace: nans, backoff_max: 8761h}
+output: {dir: out}
+)", "/etc/autodiscd.yaml", "/etc", c);
+  INFO(to_string(errors));
+  CHECK(has_error(errors, "listeners[0].timeout", "at most 8760h"));
+  CHECK(has_error(errors, "listeners[0].removal_grace", "at most 8760h"));
+  CHECK(has_error(errors, "listeners[0].backoff_max", "at most 8760h"));
+  CHECK(errors.size() == 3);
+}
+
 TEST_CASE("daemon config: missing listeners, bad YAML, wrong document type", "[config]") {
   daemon_config c;
   auto errors = parse_daemon_config("output: {dir: /x}\n", "/etc/autodiscd.yaml", "/etc", c);
@@ -114,7 +128,11 @@ TEST_CASE("durations", "[config]") {
   CHECK(parse_duration("1.5s") == milliseconds(1500));
   CHECK(parse_duration("1500us") == milliseconds(1));
   CHECK(parse_duration("0") == milliseconds(0));
-  for (const char* bad : {"", "5", "s", "5 s", "-1s", "5sec", "5S", "abc", "5s5"}) {
+  CHECK(parse_duration("8760h") == max_duration);
+  // Beyond long long's range, not finite, or over a year: refused, never cast (the CI fuzz
+  // run found 1e58 hours reaching an undefined double -> long long conversion).
+  for (const char* bad : {"", "5", "s", "5 s", "-1s", "5sec", "5S", "abc", "5s5", "8760.5h",
+                          "1.01111e+58h", "1e300ms", "nans", "nanms", "infs", "-nans", "1e19us"}) {
     INFO(bad);
     CHECK_FALSE(parse_duration(bad).has_value());
   }
