@@ -1,5 +1,7 @@
 #include "daemon/metrics.hpp"
 
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include "daemon/app.hpp"
@@ -29,7 +31,13 @@ class exposition {
   std::string take() { return std::move(out_); }
 
   static std::string format_value(double v) {
-    if (v == static_cast<double>(static_cast<std::int64_t>(v))) return fmt::format("{}", static_cast<std::int64_t>(v));
+    // Prometheus' text format spells the non-finite values NaN, +Inf and -Inf. The integer
+    // check casts only values inside int64's range: outside it the cast is undefined.
+    if (std::isnan(v)) return "NaN";
+    if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+    if (std::fabs(v) < 9.0e18 && v == static_cast<double>(static_cast<std::int64_t>(v))) {
+      return fmt::format("{}", static_cast<std::int64_t>(v));
+    }
     return fmt::format("{}", v);
   }
 
