@@ -376,11 +376,14 @@ write_stats config_writer::apply(const std::vector<owner_configs>& batch) {
   // Plan owner by owner, in order, as if each were applied alone.
   for (const auto& [owner, configs] : batch) {
     // What this owner waited for is replaced by what it asks now.
-    if (!waiting_.empty()) {
-      for (auto it = waiting_.begin(); it != waiting_.end();) {
+    if (auto waits = waiting_by_owner_.find(owner); waits != waiting_by_owner_.end()) {
+      for (const auto& path : waits->second) {
+        auto it = waiting_.find(path);
+        if (it == waiting_.end()) continue;
         std::erase_if(it->second, [&who = owner](const auto& w) { return w.first == who; });
-        it = it->second.empty() ? waiting_.erase(it) : std::next(it);
+        if (it->second.empty()) waiting_.erase(it);
       }
+      waiting_by_owner_.erase(waits);
     }
     std::vector<std::string> now;
     for (const auto& config : configs) {
@@ -397,6 +400,7 @@ write_stats config_writer::apply(const std::vector<owner_configs>& batch) {
                                ": the same file is already written for " + it->second +
                                " (written for " + owner + " when that one releases it)");
         waiting_[config.relative_path].emplace_back(owner, config.content);
+        waiting_by_owner_[owner].insert(config.relative_path);
         continue;
       }
       if (std::find(now.begin(), now.end(), config.relative_path) != now.end()) continue;
@@ -423,6 +427,10 @@ write_stats config_writer::apply(const std::vector<owner_configs>& batch) {
     auto [owner, content] = std::move(it->second.front());
     it->second.erase(it->second.begin());
     if (it->second.empty()) waiting_.erase(it);
+    if (auto waits = waiting_by_owner_.find(owner); waits != waiting_by_owner_.end()) {
+      waits->second.erase(path);
+      if (waits->second.empty()) waiting_by_owner_.erase(waits);
+    }
     path_owner_[path] = owner;
     by_owner_[owner].push_back(path);
     promoted.push_back(std::move(content));

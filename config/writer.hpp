@@ -119,6 +119,9 @@ class config_writer {
   /// Configs refused because another owner has their path: path -> (owner, content), in
   /// the order refused. The first takes the path when its owner releases it.
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> waiting_;
+  /// The same, by owner: owner -> the paths it waits for. Keeps a batch's "forget what this
+  /// owner waited for" at one lookup per owner instead of a scan of every waiting path.
+  std::map<std::string, std::set<std::string>> waiting_by_owner_;
   /// Failed operations to retry: path -> content (nullopt = removal).
   std::map<std::string, std::optional<std::string>> failed_;
 };

@@ -134,6 +134,9 @@ int run_writer(const options& opt) {
   const auto configs = static_cast<std::size_t>(opt.num("configs", 2000));
   const long repeat = opt.num("repeat", 3);
   const std::string where = opt.str("dir", "");
+  // Configs refused because their file is taken (two ids with one safe name), waiting for it:
+  // every apply of every owner must not grow with their number.
+  const auto waiting = static_cast<std::size_t>(opt.num("waiting", 0));
   std::vector<double> fresh, same, rewrite, removal;
   int rc = 0;
   for (long r = 0; r < repeat; ++r) {
@@ -174,6 +177,14 @@ int run_writer(const options& opt) {
         }
       };
       phase(1, false, fresh, configs);
+      for (std::size_t w = 0; w < waiting; ++w) {
+        auto c = make(w % configs, 1);
+        c.service_id = fmt::format("waiting://{}", w);
+        if (writer.apply(c.service_id, {c}).failed != 1) {
+          progress("writer: WRONG: a colliding config was not refused");
+          rc = 1;
+        }
+      }
       phase(1, false, same, 0);
       phase(2, false, rewrite, configs);
       phase(2, true, removal, configs);
@@ -186,7 +197,9 @@ int run_writer(const options& opt) {
   };
   print_table({"operation", "configs per run", "runs", "configs/s min / median / max"},
               {{"new file (write, fsync, rename, fsync folder)", std::to_string(configs), std::to_string(repeat), cell(a)},
-               {"unchanged content (skipped)", std::to_string(configs), std::to_string(repeat), cell(b)},
+               {waiting ? fmt::format("unchanged content (skipped), {} configs waiting for a taken file", waiting)
+                        : std::string("unchanged content (skipped)"),
+                std::to_string(configs), std::to_string(repeat), cell(b)},
                {"changed content (rewrite)", std::to_string(configs), std::to_string(repeat), cell(c)},
                {"removal (unlink, fsync folder)", std::to_string(configs), std::to_string(repeat), cell(d)}});
   return rc;

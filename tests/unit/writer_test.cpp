@@ -295,6 +295,30 @@ TEST_CASE("writer: a refused owner takes the file when the first owner releases 
   CHECK_FALSE(fs::exists(out / "nginx.d/web_1.yaml"));
 }
 
+TEST_CASE("writer: an owner waiting for two files forgets both when it goes, even after taking one", "[writer]") {
+  temp_dir dir("autodiscd-writer");
+  const auto out = dir.path() / "out";
+  config_writer w(out.string());
+  REQUIRE_FALSE(w.open().has_value());
+  w.apply("a/1", {config_for("a/1", "nginx.d/a_1.yaml", "a\n")});
+  w.apply("b/1", {config_for("b/1", "redisdb.d/b_1.yaml", "b\n")});
+  const auto refused = w.apply("x", {config_for("x", "nginx.d/a_1.yaml", "x-a\n"),
+                                     config_for("x", "redisdb.d/b_1.yaml", "x-b\n")});
+  CHECK(refused.failed == 2);
+  // a/1 goes: x takes its file. x waits on for the other one.
+  CHECK(w.apply("a/1", {}).written == 1);
+  CHECK(read_file(out / "nginx.d/a_1.yaml") == "x-a\n");
+  // x asks for something else: both its file and its wait go.
+  w.apply("x", {config_for("x", "nginx.d/x.yaml", "x\n")});
+  CHECK_FALSE(fs::exists(out / "nginx.d/a_1.yaml"));
+  // b/1 goes: nobody waits any more, the file is removed, not written for x.
+  const auto released = w.apply("b/1", {});
+  CHECK(released.removed == 1);
+  CHECK(released.written == 0);
+  CHECK_FALSE(fs::exists(out / "redisdb.d/b_1.yaml"));
+  CHECK(w.owned_paths() == std::set<std::string>{"nginx.d/x.yaml"});
+}
+
 TEST_CASE("writer: a batch writes many owners' files in chunks, journalled, no temp left", "[writer][batch]") {
   temp_dir dir("autodiscd-writer");
   const auto out = dir.path() / "out";
