@@ -187,9 +187,15 @@ int status_command(const options& o) {
     std::cerr << "autodiscd status: the daemon answered something that is not JSON\n";
     return 1;
   }
-  if (o.json) std::cout << report.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
-  else std::cout << format_status_text(report);
-  return report.value("ready", false) ? 0 : 3;
+  try {
+    if (o.json) std::cout << report.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+    else std::cout << format_status_text(report);
+    return report.value("ready", false) ? 0 : 3;
+  } catch (const json::exception& e) {  // JSON, but not shaped like a status report
+    std::cerr << "autodiscd status: the answer at " << config->status_listen << " is not a status report: " << e.what()
+              << "\n";
+    return 1;
+  }
 }
 
 }  // namespace

@@ -95,8 +95,13 @@ std::string format_status_text(const json& status) {
     out += fmt::format("  {} ({}): {}\n", str(l, "name"), str(l, "type"), health);
     out += fmt::format("    services: {}\n", str(l, "services"));
     const auto last = l.find("last_sync");
-    if (last != l.end() && last->is_number()) {
+    // The status JSON comes over the network: only an integer time in the past is subtracted
+    // (a float beyond int64, or a time far in the past, would make the arithmetic undefined).
+    if (last != l.end() && last->is_number_integer() && last->get<std::int64_t>() >= 0 &&
+        last->get<std::int64_t>() <= now) {
       out += fmt::format("    last sync: {}s ago\n", now - last->get<std::int64_t>());
+    } else if (last != l.end() && last->is_number()) {
+      out += fmt::format("    last sync: {} (unix time; not in the past on this clock)\n", last->dump());
     } else {
       out += "    last sync: never\n";
     }

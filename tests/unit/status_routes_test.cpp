@@ -92,6 +92,19 @@ TEST_CASE("status routes: health, readiness, services, configs, status", "[statu
   CHECK(res.status == 200);
 }
 
+TEST_CASE("status text: a last sync time that is not an integer in the past is shown, never subtracted", "[status_routes]") {
+  // The report comes over the network; these values made `now - last_sync` undefined before.
+  for (const char* last : {"1e300", "-9223372036854775808", "18446744073709551615", "99999999999999"}) {
+    INFO(last);
+    const auto status = nlohmann::json::parse(std::string(R"({"ready": true, "listeners": [{"name": "d", "type": "docker",
+        "synced": true, "services": 1, "last_sync": )") + last + "}]}");
+    const auto text = format_status_text(status);
+    CHECK(text.find("not in the past on this clock") != std::string::npos);
+  }
+  const auto ok = nlohmann::json::parse(R"({"listeners": [{"name": "d", "synced": true, "last_sync": 0}]})");
+  CHECK(format_status_text(ok).find("s ago") != std::string::npos);
+}
+
 TEST_CASE("status routes: bad requests get 4xx", "[status_routes]") {
   running_app r("[]\n");
   const auto& a = *r.the_app;
