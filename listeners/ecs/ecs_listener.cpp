@@ -1,6 +1,5 @@
 #include "listeners/ecs/ecs_listener.hpp"
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -15,8 +14,6 @@
 
 namespace autodiscd {
 namespace {
-
-constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
 /// "http://host:port/a/b" -> {"http://host:port", "/a/b"}.
 std::pair<std::string, std::string> split_url(const std::string& url) {

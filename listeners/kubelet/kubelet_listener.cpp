@@ -8,7 +8,6 @@
 #include <fstream>
 #include <sstream>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -24,8 +23,6 @@
 
 namespace autodiscd {
 namespace {
-
-constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
 /// A token file, re-read only when it changes (bound tokens rotate; a projected volume swaps
 /// a symlink, which changes the inode seen through it).
