@@ -97,9 +97,9 @@ std::string format_status_text(const json& status) {
     const auto last = l.find("last_sync");
     // The status JSON comes over the network: only an integer time in the past is subtracted
     // (a float beyond int64, or a time far in the past, would make the arithmetic undefined).
-    if (last != l.end() && last->is_number_integer() && last->get<std::int64_t>() >= 0 &&
-        last->get<std::int64_t>() <= now) {
-      out += fmt::format("    last sync: {}s ago\n", now - last->get<std::int64_t>());
+    const auto when = last != l.end() && last->is_number_integer() ? last->get<std::int64_t>() : -1;
+    if (when >= 0 && when <= now) {
+      out += fmt::format("    last sync: {}s ago\n", now - when);
     } else if (last != l.end() && last->is_number()) {
       out += fmt::format("    last sync: {} (unix time; not in the past on this clock)\n", last->dump());
     } else {
