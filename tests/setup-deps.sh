@@ -14,6 +14,7 @@ build_packages=(
 # Real peers for the tests (one line each, so helpers can add theirs without conflicts).
 test_packages=(
   systemd
+  systemd-container
   lintian
   mmdebstrap
   dpkg-dev
