@@ -330,3 +330,38 @@ TEST_CASE("kubernetes: manifests parse and refer to each other; the ConfigMap co
     CHECK(containers_with_shared_volume.size() == 2);
   }
 }
+
+TEST_CASE("systemd: the packaged unit under a real systemd (nspawn)", "[packaging][nspawn]") {
+  // Boots this machine's own OS under systemd-nspawn on a throwaway overlay, installs the .deb
+  // and drives the unit: start without Docker, reload, TLS listeners, a unix status socket,
+  // Docker started later, the watchdog, stop, exit 78 (tests/engine/packaging/systemd_test.sh).
+  std::string missing;
+  if (::geteuid() != 0) missing = "it is not running as root (it mounts an overlay and boots a container)";
+  else if (run("command -v systemd-nspawn").code != 0)
+    missing = "systemd-nspawn is not installed (apt-get install systemd-container; tests/setup-deps.sh test)";
+  if (!missing.empty()) {
+    WARN("SKIPPED: the packaged unit under a real systemd, because " + missing);
+    std::cerr << "WARNING: [packaging][nspawn] SKIPPED because " << missing << "\n";
+    return;
+  }
+  temp_dir dir("autodiscd-nspawn-deb");
+  const auto build_dir = fs::path(binary).parent_path().string();
+  const auto pkg = run("cd " + quote(build_dir) + " && cpack -G DEB -B " + quote(dir.str()));
+  INFO(pkg.output);
+  REQUIRE(pkg.code == 0);
+  std::string deb;
+  for (const auto& e : fs::directory_iterator(dir.path())) {
+    if (e.path().extension() == ".deb") deb = e.path().string();
+  }
+  REQUIRE_FALSE(deb.empty());
+  const auto r = run(quote(scripts + "/systemd_test.sh") + " " + quote(deb));
+  INFO(r.output);
+  std::cout << r.output;
+  CHECK(r.output.find("FAIL:") == std::string::npos);
+  REQUIRE(r.code == 0);
+  std::cout << "systemd under nspawn: boot " << figure(r.output, "boot_ms") << " ms, ready "
+            << figure(r.output, "ready_ms") << " ms, reload applied " << figure(r.output, "reload_applied_ms")
+            << " ms, docker pickup " << figure(r.output, "docker_pickup_ms") << " ms, watchdog restart "
+            << figure(r.output, "watchdog_restart_ms") << " ms, stop " << figure(r.output, "stop_ms")
+            << " ms, whole test " << figure(r.output, "wall_ms") << " ms\n";
+}
