@@ -63,7 +63,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path == "/version":
             return self.send_body(200, json.dumps(version).encode(), extra={"Date": self.date_time_string()})
         if path == "/containers/json":
-            summary = {"Id": c["Id"], "Names": ["/" + c["Name"]], "Image": c["Config"]["Image"],
+            summary = {"Id": c["Id"], "Names": [c["Name"]], "Image": c["Config"]["Image"],
                        "ImageID": c["Image"], "Labels": c["Config"]["Labels"], "State": "running",
                        "Status": "Up", "Created": int(now)}
             return self.send_body(200, json.dumps([summary]).encode())
