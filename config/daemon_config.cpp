@@ -131,6 +131,7 @@ config_errors parse_daemon_config(const std::string& text, const std::string& fi
     if (out.log_format != "text" && out.log_format != "json") log.error("format", "expected text or json");
     log.finish();
   }
+  out.startup_grace = top.duration("startup_grace", out.startup_grace);
   top.finish();
   return errors;
 }

@@ -29,6 +29,10 @@ struct daemon_config {
   std::string status_listen = "127.0.0.1:5009";  ///< "host:port", "unix:/path" or "off"
   std::string log_level = "info";
   std::string log_format = "text";  ///< text | json
+  /// `startup_grace`: the longest start-up waits for every listener's first sync before the
+  /// daemon reports itself started (sd_notify READY=1) anyway; a listener that has not synced
+  /// by then stays a listener error (healthz, status, metrics), never a failed start.
+  std::chrono::milliseconds startup_grace{10'000};
 };
 
 /// Parses a config document. Relative paths are taken relative to `base_dir`.

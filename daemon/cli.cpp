@@ -1,7 +1,12 @@
 #include "daemon/cli.hpp"
 
+#include <signal.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <chrono>
+#include <cstring>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -31,6 +36,7 @@ Usage:
   autodiscd services     [--config F] [--timeout D]     print discovered services (JSON) and exit
   autodiscd configs      [--config F] [--timeout D]     print resolved and rejected configs (JSON) and exit
   autodiscd status       [--config F] [--json]          ask the running daemon (status.listen) how it is
+  autodiscd reload       [--config F] --pid P           check the config, then tell daemon P to apply it (SIGHUP)
   autodiscd --version | --help
 
 Options:
@@ -38,6 +44,7 @@ Options:
   --timeout D     how long services/configs wait for every listener's first sync (default 10s)
   --log-level L   trace|debug|info|warn|error|critical|off (overrides log.level)
   --json          status: print the raw JSON
+  --pid P         reload: the daemon's process id (systemd: $MAINPID)
 
 Exit codes: 0 ok, 1 runtime failure, 64 usage error, 78 config error; status: 3 not ready yet.
 )";
@@ -48,6 +55,7 @@ struct options {
   std::chrono::milliseconds timeout{10'000};
   std::optional<std::string> log_level;
   bool json = false;
+  pid_t pid = 0;
 };
 
 std::optional<options> parse_args(int argc, char** argv, std::string& error) {
@@ -81,6 +89,16 @@ std::optional<options> parse_args(int argc, char** argv, std::string& error) {
         return std::nullopt;
       }
       o.timeout = *d;
+    } else if (a == "--pid") {
+      auto v = value();
+      if (!v) return std::nullopt;
+      int pid = 0;
+      auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), pid);
+      if (ec != std::errc() || end != v->data() + v->size() || pid <= 1) {
+        error = "--pid: expected the daemon's process id (a number above 1), got '" + *v + "'";
+        return std::nullopt;
+      }
+      o.pid = pid;
     } else if (a == "--log-level") {
       auto v = value();
       if (!v) return std::nullopt;
@@ -127,6 +145,32 @@ int check_config(const options& o) {
     std::cerr << "template errors:\n" << to_string(templates.errors) << "\n";
     return 1;
   }
+  return 0;
+}
+
+/// `systemctl reload` (ExecReload): a config that would be rejected fails the reload here, with
+/// its errors, instead of only in the daemon's log; a good one is applied by SIGHUP. Needs
+/// nothing but this binary (a minimal system has no /bin/kill).
+int reload_command(const options& o) {
+  if (o.pid == 0) {
+    std::cerr << "autodiscd reload: --pid is required (systemd: ExecReload=... --pid $MAINPID)\n";
+    return exit_usage;
+  }
+  auto config = load_config(o);
+  if (!config) return exit_config_error;
+  std::string listen_error;
+  if (!parse_listen_address(config->status_listen, listen_error)) {
+    std::cerr << "config error:\n" << o.config << ": status.listen: " << listen_error << "\n";
+    return exit_config_error;
+  }
+  // A bad template does not stop a reload (the daemon keeps the good ones); say so here too.
+  auto templates = load_templates(config->template_dirs);
+  if (!templates.errors.empty()) std::cerr << "template errors (skipped):\n" << to_string(templates.errors) << "\n";
+  if (::kill(o.pid, SIGHUP) != 0) {
+    std::cerr << "autodiscd reload: cannot signal process " << o.pid << ": " << std::strerror(errno) << "\n";
+    return 1;
+  }
+  std::cout << "config " << o.config << ": ok; process " << o.pid << " reloads it\n";
   return 0;
 }
 
@@ -219,6 +263,7 @@ int run_cli(int argc, char** argv) {
     if (o->command == "run") return run_daemon(*o);
     if (o->command == "status") return status_command(*o);
     if (o->command == "check-config") return check_config(*o);
+    if (o->command == "reload") return reload_command(*o);
     if (o->command == "services" || o->command == "configs") return snapshot(*o);
   } catch (const std::exception& e) {
     std::cerr << "autodiscd: " << e.what() << "\n";

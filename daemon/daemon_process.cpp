@@ -28,9 +28,17 @@ std::string status_summary(const app& a) {
     configs += r.configs.size();
     rejected += r.rejected.size();
   }
-  return fmt::format("{}: listeners {}/{} synced, {} services, {} configs, {} rejected",
-                     a.ready() ? "ready" : "starting", synced, a.listener_states().size(), a.services().size(),
-                     configs, rejected);
+  auto line = fmt::format("{}: listeners {}/{} synced, {} services, {} configs, {} rejected",
+                          a.ready() ? "ready" : "starting", synced, a.listener_states().size(), a.services().size(),
+                          configs, rejected);
+  // The listeners that need attention, so `systemctl status` shows why.
+  std::string trouble;
+  for (const auto& s : a.listener_states()) {
+    if (s.last_error_kind.empty() && s.synced) continue;
+    trouble += trouble.empty() ? "; " : ", ";
+    trouble += s.name + ": " + (s.last_error_kind.empty() ? "not synced yet" : s.last_error_kind + " error");
+  }
+  return line + trouble;
 }
 
 namespace {
@@ -59,7 +67,8 @@ class daemon_process {
         hook_(io_.get_executor(), config_.on_change, [this](std::string_view result) { app_.record_hook_run(result); }),
         signals_(io_, SIGTERM, SIGINT, SIGHUP),
         watchdog_timer_(io_),
-        status_timer_(io_) {
+        status_timer_(io_),
+        grace_timer_(io_) {
     // The handlers are in place: a stop held back during start-up is delivered now.
     const auto set = stop_signals();
     ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
@@ -73,10 +82,7 @@ class daemon_process {
       return exit_config_error;
     }
     app_.on_files_changed = [this](const std::vector<std::string>& paths) { hook_.notify(paths); };
-    app_.on_ready = [this] {
-      notifier_.send("READY=1\n" + sd_status_line(status_summary(app_)));
-      last_status_ = status_summary(app_);
-    };
+    app_.on_ready = [this] { report_started(); };
     if (auto start_error = app_.start()) {
       log->critical("{}", *start_error);
       return 1;
@@ -89,6 +95,7 @@ class daemon_process {
       log->info("systemd watchdog: pinging every {}ms", std::chrono::duration_cast<std::chrono::milliseconds>(*interval).count());
       watchdog(*interval);
     }
+    if (!app_.ready()) wait_startup_grace();
     if (notifier_.enabled()) update_status();
     io_.run();
     // Finish what the stop left pending (bounded: exit well within 2 s).
@@ -102,6 +109,32 @@ class daemon_process {
   void start_status_server() {
     server_ = std::make_unique<status_server>(io_.get_executor(), app_);
     if (auto error = server_->start(config_.status_listen)) logger("status")->error("{}", *error);
+  }
+
+  /// Started (READY=1) when every listener synced or when the start-up grace is over, whichever
+  /// comes first: a consumer ordered after autodiscd gets the first configs when they come
+  /// quickly, and an endpoint that is missing or slow never fails the start.
+  void report_started() {
+    const auto line = status_summary(app_);
+    started_ = true;
+    grace_timer_.cancel();
+    notifier_.send("READY=1\n" + sd_status_line(line));
+    last_status_ = line;
+  }
+
+  void wait_startup_grace() {
+    grace_timer_.expires_after(config_.startup_grace);
+    grace_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec || started_) return;
+      std::string waiting;
+      for (const auto& s : app_.listener_states()) {
+        if (!s.synced) waiting += (waiting.empty() ? "" : ",") + s.name;
+      }
+      logger("app")->warn("started without waiting further: startup_grace={}ms is over and listener(s) {} have not "
+                          "synced; their configs follow when they do ({})",
+                          config_.startup_grace.count(), waiting, status_summary(app_));
+      report_started();
+    });
   }
 
   void wait_signal() {
@@ -122,6 +155,7 @@ class daemon_process {
     signals_.cancel();
     watchdog_timer_.cancel();
     status_timer_.cancel();
+    grace_timer_.cancel();
     hook_.stop();
     if (server_) server_->stop();
     app_.stop();
@@ -164,6 +198,7 @@ class daemon_process {
     const auto line = failure ? "reload failed: " + *failure + "; " + status_summary(app_) : status_summary(app_);
     notifier_.send("READY=1\n" + sd_status_line(line));
     last_status_ = line;
+    started_ = true;  // systemd takes this READY=1 as the start, too
   }
 
   void watchdog(std::chrono::microseconds interval) {
@@ -177,7 +212,7 @@ class daemon_process {
 
   void update_status() {
     const auto line = status_summary(app_);
-    if (line != last_status_ && app_.ready()) {
+    if (line != last_status_ && started_) {
       notifier_.send(sd_status_line(line));
       last_status_ = line;
     }
@@ -197,6 +232,8 @@ class daemon_process {
   net::signal_set signals_;
   net::steady_timer watchdog_timer_;
   net::steady_timer status_timer_;
+  net::steady_timer grace_timer_;
+  bool started_ = false;  ///< READY=1 sent (see report_started)
   std::string last_status_;
 };
 

@@ -40,6 +40,7 @@ docker_settings read_docker_settings(const listener_config& config, const env_lo
   s.backoff_max = r.duration("backoff_max", s.backoff_max);
   if (s.backoff_initial.count() <= 0) r.error("backoff_initial", "must be greater than 0");
   if (s.backoff_max < s.backoff_initial) r.error("backoff_max", "must not be smaller than backoff_initial");
+  s.optional = r.boolean("optional", false);
   r.finish();
 
   // tcp://host without a port: the docker CLI's defaults.
@@ -73,6 +74,10 @@ docker_settings read_docker_settings(const listener_config& config, const env_lo
         ep->tls.cert_file = cert.string();
         ep->tls.key_file = key.string();
       }
+    }
+    if (s.optional && ep->transport != http_endpoint::transport_kind::unix_socket) {
+      errors.push_back({config.file, r.path("optional"),
+                        "only a unix socket host can be optional (its absence is what says no engine runs here)"});
     }
     s.endpoint = std::move(*ep);
   }

@@ -33,13 +33,16 @@ struct docker_settings {
   /// Reconnect backoff: first retry after `backoff_initial`, doubling up to `backoff_max`.
   std::chrono::milliseconds backoff_initial{100};
   std::chrono::milliseconds backoff_max{10000};
+  /// The engine may be missing on this host: while its unix socket does not exist (and no
+  /// container was ever seen), the listener is synced with no services and waits quietly.
+  bool optional = false;
   /// Largest list/inspect body.
   std::size_t body_limit = 32u << 20;
 };
 
 /// Reads and checks the listener's keys (`host`, `tls_verify`, `cert_path`, `timeout`,
 /// `inspect_concurrency`, `removal_grace`, `wait_for_healthy`, `include`, `exclude`,
-/// `exclude_pause_containers`, `backoff_initial`, `backoff_max`), appending every error.
+/// `exclude_pause_containers`, `backoff_initial`, `backoff_max`, `optional`), appending every error.
 /// Pure given `env`.
 docker_settings read_docker_settings(const listener_config& config, const env_lookup& env, config_errors& errors);
 

@@ -1,6 +1,7 @@
 #include "listeners/docker/docker_listener.hpp"
 
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
@@ -66,6 +67,7 @@ struct docker_listener::core : std::enable_shared_from_this<docker_listener::cor
   std::optional<http_client> events;  ///< one per connection cycle
   std::string prefix;                 ///< "/v1.41"
   std::uint64_t cycle = 0;            ///< connection cycle; a resync of an old cycle stops
+  bool absent = false;                ///< optional engine whose socket does not exist (reported synced)
   bool resync_started = false;
   bool syncing = false;
   std::set<std::string> pending;      ///< container ids named by events during a resync
@@ -86,8 +88,9 @@ struct docker_listener::core : std::enable_shared_from_this<docker_listener::cor
   std::shared_ptr<spdlog::logger> log;
 
   // --- reporting -------------------------------------------------------------------------
+  /// The app logs an error once when it starts, changes kind or ends; every retry is debug.
   void report_error(const std::string& kind, const std::string& message) {
-    log->warn("listener={} kind={} {}", settings.name, kind, message);
+    log->debug("listener={} kind={} {}", settings.name, kind, message);
     if (sink) sink->on_error(settings.name, kind, message);
   }
   void count(std::string_view what) {
@@ -396,6 +399,27 @@ void start_resync(const core_ptr& c) {
 
 // --- the connection loop -------------------------------------------------------------------
 
+/// An optional engine that is not there: its unix socket does not exist, and no container of
+/// it is known (once containers were seen, a vanished socket is an outage, not an absence).
+bool engine_absent(const docker_listener::core& c) {
+  if (!c.settings.optional || !c.services.empty()) return false;
+  if (c.settings.endpoint.transport != http_endpoint::transport_kind::unix_socket) return false;
+  std::error_code ec;
+  return !std::filesystem::exists(c.settings.endpoint.socket_path, ec) && !ec;
+}
+
+/// What to do about a failed connect, for the one log line the failure gets.
+std::string connect_hint(const docker_listener::core& c, const http_error& error) {
+  if (error.kind != "connect" || c.settings.endpoint.transport != http_endpoint::transport_kind::unix_socket) return "";
+  if (error.message.find("ermission denied") != std::string::npos) {
+    return " (hint: the daemon's user needs read-write access to the socket, usually through the docker group)";
+  }
+  if (error.message.find("No such file") != std::string::npos || error.message.find("refused") != std::string::npos) {
+    return " (hint: is the engine running? On a host that may have none, set optional: true)";
+  }
+  return "";
+}
+
 net::awaitable<void> run(core_ptr c) {
   bool first = true;
   while (!c->stopped) {
@@ -407,6 +431,19 @@ net::awaitable<void> run(core_ptr c) {
       if (c->stopped) break;
     }
     first = false;
+    if (engine_absent(*c)) {
+      if (!c->absent) {
+        c->absent = true;
+        c->log->info("listener={} engine={} is absent (no such socket): no containers here; watching for it "
+                     "(optional: true)", c->settings.name, c->settings.endpoint.describe());
+        if (c->sink) c->sink->on_synced(c->settings.name);
+      }
+      continue;
+    }
+    if (c->absent) {
+      c->absent = false;
+      c->log->info("listener={} engine={} appeared; connecting", c->settings.name, c->settings.endpoint.describe());
+    }
     ++c->cycle;
     c->resync_started = false;
     c->syncing = false;
@@ -420,7 +457,7 @@ net::awaitable<void> run(core_ptr c) {
     http_result pong = co_await std::move(ping_op);
     if (c->stopped) break;
     if (!pong.ok()) {
-      c->report_error(pong.error.kind, "ping: " + pong.error.message);
+      c->report_error(pong.error.kind, "ping: " + pong.error.message + connect_hint(*c, pong.error));
       continue;
     }
     auto version = negotiate_api_version(pong.response->header("api-version"));

@@ -49,6 +49,33 @@ log: {level: debug, format: json}
   CHECK(c.status_listen == "off");
   CHECK(c.log_level == "debug");
   CHECK(c.log_format == "json");
+  CHECK(c.startup_grace == std::chrono::milliseconds(10'000));  // the default
+}
+
+TEST_CASE("daemon config: startup_grace", "[config]") {
+  const std::string base = "listeners: [{type: static, path: s.yaml}]\noutput: {dir: out}\n";
+  daemon_config c;
+  REQUIRE(parse_daemon_config(base + "startup_grace: 1500ms\n", "/etc/a.yaml", "/etc", c).empty());
+  CHECK(c.startup_grace == std::chrono::milliseconds(1500));
+  REQUIRE(parse_daemon_config(base + "startup_grace: 0s\n", "/etc/a.yaml", "/etc", c).empty());
+  CHECK(c.startup_grace == std::chrono::milliseconds(0));
+  auto errors = parse_daemon_config(base + "startup_grace: soon\n", "/etc/a.yaml", "/etc", c);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].key_path == "startup_grace");
+}
+
+TEST_CASE("daemon config: docker optional needs a unix socket host", "[config]") {
+  const std::string tail = "output: {dir: out}\n";
+  daemon_config c;
+  INFO(to_string(parse_daemon_config("listeners: [{type: docker, optional: true}]\n" + tail, "/etc/a.yaml", "/etc", c)));
+  CHECK(parse_daemon_config("listeners: [{type: docker, optional: true}]\n" + tail, "/etc/a.yaml", "/etc", c).empty());
+  auto errors = parse_daemon_config("listeners: [{type: docker, optional: true, host: 'tcp://10.0.0.1:2375'}]\n" + tail,
+                                    "/etc/a.yaml", "/etc", c);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].key_path == "listeners[0].optional");
+  errors = parse_daemon_config("listeners: [{type: docker, optional: maybe}]\n" + tail, "/etc/a.yaml", "/etc", c);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].key_path == "listeners[0].optional");
 }
 
 TEST_CASE("daemon config: every error at once, with key paths", "[config]") {

@@ -392,3 +392,55 @@ TEST_CASE("docker listener config validation through the registry", "[docker][co
   factory->validate(c, errors);
   CHECK(errors.size() == 2);
 }
+
+TEST_CASE("optional: an absent socket is synced with no containers, never an error; the engine is picked up when it appears",
+          "[docker][fake]") {
+  fixture f;
+  f.engine.put_container(test::fake_engine::container(cid(1), "one", "redis:7"));
+  const std::string socket = f.engine.socket_path();
+  const std::string hidden = socket + ".hidden";
+  std::filesystem::rename(socket, hidden);  // the engine is not there yet
+  auto s = settings_for(f.engine);
+  s.optional = true;
+  s.backoff_max = 50ms;
+  f.start(s);
+  REQUIRE(f.until([&] { return f.sink.synced == 1; }));
+  CHECK(f.sink.services.empty());
+  // It keeps looking, quietly: no error, no second sync report.
+  REQUIRE(f.until([&] { return f.sink.counts["reconnects"] >= 5; }));
+  CHECK(f.sink.errors.empty());
+  CHECK(f.sink.synced == 1);
+  // The engine appears: its containers are discovered without a restart.
+  std::filesystem::rename(hidden, socket);
+  REQUIRE(f.until([&] { return f.has(1); }));
+  CHECK(f.sink.synced == 2);
+  CHECK(f.sink.errors.empty());
+}
+
+TEST_CASE("not optional: an absent socket is a connect error with a hint, retried", "[docker][fake]") {
+  fixture f;
+  const std::string socket = f.engine.socket_path();
+  std::filesystem::rename(socket, socket + ".hidden");
+  f.start();
+  REQUIRE(f.until([&] { return f.sink.errors.size() >= 2; }));
+  CHECK(f.sink.errors[0].first == "connect");
+  CHECK(f.sink.errors[0].second.find("hint: is the engine running? On a host that may have none, set optional: true") !=
+        std::string::npos);
+  CHECK(f.sink.synced == 0);
+}
+
+TEST_CASE("optional: once containers were seen, a vanished socket is an outage (services kept, error), not an absence",
+          "[docker][fake]") {
+  fixture f;
+  f.engine.put_container(test::fake_engine::container(cid(1), "one", "redis:7"));
+  auto s = settings_for(f.engine);
+  s.optional = true;
+  f.start(s);
+  REQUIRE(f.until([&] { return f.has(1) && f.sink.synced == 1; }));
+  const std::string socket = f.engine.socket_path();
+  std::filesystem::rename(socket, socket + ".hidden");
+  f.engine.drop_connections();
+  REQUIRE(f.until([&] { return !f.sink.errors.empty() && f.sink.errors.back().first == "connect"; }));
+  CHECK(f.has(1));
+  CHECK(f.sink.synced == 1);
+}

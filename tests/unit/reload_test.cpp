@@ -90,6 +90,46 @@ TEST_CASE("reload: a broken config is rejected with its errors and the running o
   CHECK(daemon.running());
 }
 
+TEST_CASE("reload command (systemd's ExecReload): checks the config, refuses a broken one, then signals the daemon",
+          "[reload][cli]") {
+  test::ops_setup setup;
+  setup.write_services(test::ops_setup::service_yaml("static://redis-1", "10.0.1.5"));
+  test::child_process daemon({test::autodiscd_binary(), "run", "--config", setup.config}, setup.dir.str() + "/daemon.log");
+  const auto redis_file = setup.out + "/redisdb.d/static___redis-1.yaml";
+  REQUIRE(test::eventually([&] { return fs::exists(redis_file); }, 10s));
+  const auto reload = test::autodiscd_binary() + " reload --config '" + setup.config + "' --pid " + std::to_string(daemon.pid());
+  std::string out;
+
+  // Without --pid: a usage error.
+  CHECK(test::run_command(test::autodiscd_binary() + " reload --config '" + setup.config + "'", out) == 64);
+  CHECK(contains(out, "--pid is required"));
+
+  // A broken config: exit 78 with its errors, and the daemon is not even asked.
+  const auto good = test::read_file(setup.config);
+  test::write_file(setup.config, "listeners:\n  - type: nosuch\noutput: {dir: out}\n");
+  CHECK(test::run_command(reload, out) == 78);
+  INFO(out);
+  CHECK(contains(out, "listeners[0].type"));
+  CHECK_FALSE(contains(daemon.log(), "reloading"));
+
+  // A good one: applied by the daemon.
+  const auto services2 = setup.dir.str() + "/services2.yaml";
+  test::write_file(services2, test::ops_setup::service_yaml("static://other-2", "10.0.1.6"));
+  auto text = good;
+  text.replace(text.find("path: services.yaml"), 19, "path: services2.yaml");
+  test::write_file(setup.config, text);
+  CHECK(test::run_command(reload, out) == 0);
+  CHECK(test::eventually([&] { return contains(daemon.log(), "reload done"); }, 5s));
+  CHECK(test::eventually([&] { return fs::exists(setup.out + "/redisdb.d/static___other-2.yaml"); }, 5s));
+  CHECK(test::eventually([&] { return !fs::exists(redis_file); }, 5s));
+
+  // A process that is not there: an error, not a crash.
+  daemon.signal(SIGTERM);
+  REQUIRE(daemon.wait(3s) == 0);
+  CHECK(test::run_command(reload, out) == 1);
+  CHECK(contains(out, "cannot signal process"));
+}
+
 TEST_CASE("signals: SIGTERM and SIGINT exit 0 within 2 s and keep the output", "[reload][signals]") {
   for (int sig : {SIGTERM, SIGINT}) {
     test::ops_setup setup;

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "daemon/sd_notify.hpp"
+#include "daemon/status_server.hpp"
 #include "support/ops_process.hpp"
 
 using namespace autodiscd;
@@ -129,5 +130,95 @@ TEST_CASE("sd_notify: the daemon says READY after writing, pings the watchdog, r
 
   daemon.signal(SIGTERM);
   CHECK(sock.wait_for("STOPPING=1", 5s, seen));
+  CHECK(daemon.wait(3s) == 0);
+}
+
+namespace {
+
+/// The ops setup's static listener plus a Docker listener whose socket does not exist.
+void write_config_with_docker(const test::ops_setup& setup, const std::string& docker_keys, const std::string& status,
+                              const std::string& top) {
+  test::write_file(setup.config, "listeners:\n  - type: static\n    path: services.yaml\n"
+                                 "  - type: docker\n    host: unix://" + setup.dir.str() + "/no-docker.sock\n" +
+                                     docker_keys +
+                                     "templates:\n  dirs: [templates]\n"
+                                     "output:\n  dir: out\n"
+                                     "status:\n  listen: \"" + status + "\"\n" + top);
+}
+
+double metric_value(const std::string& metrics, const std::string& prefix) {
+  const auto at = metrics.find(prefix);
+  if (at == std::string::npos) return 0;
+  return std::stod(metrics.substr(at + prefix.size()));
+}
+
+}  // namespace
+
+TEST_CASE("sd_notify: an unreachable listener does not hold the start: READY after startup_grace; its failure is logged once",
+          "[sd_notify]") {
+  test::ops_setup setup;
+  setup.write_services(test::ops_setup::service_yaml("static://redis-1", "10.0.0.9"));
+  const auto listen = "127.0.0.1:" + std::to_string(test::free_port());
+  write_config_with_docker(setup, "    backoff_initial: 5ms\n    backoff_max: 10ms\n", listen, "startup_grace: 400ms\n");
+  notify_socket sock(setup.dir.str() + "/notify");
+  const auto started = std::chrono::steady_clock::now();
+  test::child_process daemon({test::autodiscd_binary(), "run", "--config", setup.config}, setup.dir.str() + "/daemon.log",
+                             {{"NOTIFY_SOCKET", setup.dir.str() + "/notify"}});
+  std::vector<std::string> seen;
+  REQUIRE(sock.wait_for("READY=1", 30s, seen));
+  INFO(daemon.log());
+  CHECK(std::chrono::steady_clock::now() - started >= 400ms);  // it did wait for the grace
+  // The reachable listener's configs are on disk; the status line names the failing listener.
+  CHECK(fs::exists(setup.out + "/redisdb.d/static___redis-1.yaml"));
+  CHECK(seen.back().find("STATUS=starting: listeners 1/2 synced, 1 services, 2 configs, 0 rejected; docker: connect error") !=
+        std::string::npos);
+  CHECK(daemon.log().find("startup_grace=400ms is over and listener(s) docker have not synced") != std::string::npos);
+
+  // Retried every few ms, counted every time, logged once (with its hint).
+  std::string metrics;
+  REQUIRE(test::eventually([&] {
+    metrics = fetch_status(listen, "/metrics", 2s).body;
+    return metric_value(metrics, "autodiscd_listener_errors_total{listener=\"docker\",type=\"docker\",kind=\"connect\"} ") >= 20;
+  }, 20s));
+  const auto log = daemon.log();
+  std::size_t lines = 0;
+  for (auto at = log.find("kind=connect"); at != std::string::npos; at = log.find("kind=connect", at + 1)) ++lines;
+  CHECK(lines == 1);
+  CHECK(log.find("hint: is the engine running?") != std::string::npos);
+  const auto healthz = fetch_status(listen, "/readyz", 2s);
+  CHECK(healthz.status == 503);
+
+  daemon.signal(SIGTERM);
+  CHECK(daemon.wait(3s) == 0);
+}
+
+TEST_CASE("sd_notify: an optional Docker that is absent is a quiet, synced state: READY without waiting for the grace",
+          "[sd_notify]") {
+  test::ops_setup setup;
+  setup.write_services(test::ops_setup::service_yaml("static://redis-1", "10.0.0.9"));
+  const auto listen = "127.0.0.1:" + std::to_string(test::free_port());
+  write_config_with_docker(setup, "    optional: true\n    backoff_initial: 5ms\n    backoff_max: 10ms\n", listen,
+                           "startup_grace: 1h\n");
+  notify_socket sock(setup.dir.str() + "/notify");
+  test::child_process daemon({test::autodiscd_binary(), "run", "--config", setup.config}, setup.dir.str() + "/daemon.log",
+                             {{"NOTIFY_SOCKET", setup.dir.str() + "/notify"}});
+  std::vector<std::string> seen;
+  REQUIRE(sock.wait_for("READY=1", 30s, seen));
+  INFO(daemon.log());
+  CHECK(seen.back().find("STATUS=ready: listeners 2/2 synced, 1 services, 2 configs, 0 rejected") != std::string::npos);
+  CHECK(seen.back().find("docker:") == std::string::npos);
+  CHECK(fetch_status(listen, "/healthz", 2s).status == 200);
+  CHECK(fetch_status(listen, "/readyz", 2s).status == 200);
+  // Checked again and again (reconnects counted), said once, never an error.
+  REQUIRE(test::eventually([&] {
+    return metric_value(fetch_status(listen, "/metrics", 2s).body,
+                        "autodiscd_listener_reconnects_total{listener=\"docker\",type=\"docker\"} ") >= 20;
+  }, 20s));
+  const auto log = daemon.log();
+  std::size_t lines = 0;
+  for (auto at = log.find("is absent"); at != std::string::npos; at = log.find("is absent", at + 1)) ++lines;
+  CHECK(lines == 1);
+  CHECK(log.find("kind=") == std::string::npos);
+  daemon.signal(SIGTERM);
   CHECK(daemon.wait(3s) == 0);
 }

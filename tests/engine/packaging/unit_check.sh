@@ -36,7 +36,7 @@ if ! systemd-analyze security --offline=true --threshold="$threshold" "$work/aut
   exit 1
 fi
 # The directives issue 7 requires are present (a lower score must not come from dropping them).
-for d in 'Type=notify' 'WatchdogSec=' 'ExecReload=/bin/kill -HUP $MAINPID' 'Restart=on-failure' \
+for d in 'Type=notify' 'WatchdogSec=' 'ExecReload=/usr/bin/autodiscd reload --config /etc/autodiscd/autodiscd.yaml --pid $MAINPID' 'Restart=on-failure' \
          'RestartPreventExitStatus=78' 'User=autodiscd' 'SupplementaryGroups=docker' 'StateDirectory=' \
          'ConfigurationDirectory=' 'ProtectSystem=strict' 'ProtectHome=yes' 'PrivateTmp=yes' \
          'NoNewPrivileges=yes' 'CapabilityBoundingSet=' 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' \
