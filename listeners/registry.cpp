@@ -5,6 +5,7 @@
 #include "listeners/docker/docker_listener.hpp"
 #include "listeners/ecs/ecs_listener.hpp"
 #include "listeners/kubelet/kubelet_listener.hpp"
+#include "listeners/process/process_listener.hpp"
 #include "listeners/static/static_listener.hpp"
 
 namespace autodiscd {
@@ -16,6 +17,7 @@ std::span<const listener_factory> listener_factories() {
       listener_factory{"docker", &docker_listener::validate, &docker_listener::create},
       listener_factory{"kubelet", &kubelet_listener::validate, &kubelet_listener::create},
       listener_factory{"ecs", &ecs_listener::validate, &ecs_listener::create},
+      listener_factory{"process", &process_listener::validate, &process_listener::create},
   };
   return factories;
 }
