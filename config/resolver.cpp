@@ -155,8 +155,14 @@ resolution resolve_service(const service& svc, const template_index& templates, 
     const auto folder = safe_file_name(t->name) + ".d/";
     const std::string ext = t->kind == template_kind::file_sd ? ".json" : ".yaml";
     const int n = per_check[folder + ext]++;
-    const auto path = folder + safe_id + (n == 0 ? "" : "_" + std::to_string(n)) + ext;
-    result.configs.push_back({svc.id, t->name, t->source, t->kind, path, std::move(content), std::move(used)});
+    // Appended, not `"_" + std::to_string(n)`: GCC 12 at -O3 sees that operator+ inlined and
+    // reports a false -Wrestrict inside libstdc++'s string insert.
+    std::string path;
+    path.reserve(folder.size() + safe_id.size() + 12 + ext.size());  // 12: "_" and an int
+    path.append(folder).append(safe_id);
+    if (n != 0) path.append("_").append(std::to_string(n));
+    path.append(ext);
+    result.configs.push_back({svc.id, t->name, t->source, t->kind, std::move(path), std::move(content), std::move(used)});
   }
   return result;
 }

@@ -39,7 +39,10 @@ config_errors parse_static_services(const std::string& text, const std::string& 
   }
   for (std::size_t i = 0; i < root.size(); ++i) {
     const auto node = root[i];
-    const auto where = "[" + std::to_string(i) + "] (" + at_line(node) + ")";
+    // Appended, not `"[" + std::to_string(i) + ...`: GCC 12 at -O3 sees that operator+ inlined
+    // and reports a false -Wrestrict inside libstdc++'s string insert.
+    std::string where = "[";
+    where.append(std::to_string(i)).append("] (").append(at_line(node)).append(")");
     yaml_reader r(node, file, where, errors);
     if (!node.IsMap()) continue;
     service svc;
