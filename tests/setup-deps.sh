@@ -30,6 +30,10 @@ test_packages=(
   python3
   clang-14
   libclang-rt-14-dev
+  redis-server
+  nginx-light
+  memcached
+  prometheus-redis-exporter
 )
 
 packages=("${build_packages[@]}")

@@ -44,7 +44,7 @@ const std::string hex64 = "3f4e5d6c7b8a99887766554433221100ffeeddccbbaa001122334
 
 }  // namespace
 
-TEST_CASE("main_holders: the topmost holder, whose parent does not hold the socket", "[process][mapping]") {
+TEST_CASE("process main_holders: the topmost holder, whose parent does not hold the socket", "[process][mapping]") {
   std::map<int, int> parents{{100, 1}, {101, 100}, {102, 100}, {200, 1}, {300, 1}, {500, 1},
                              {10, 9}, {11, 10}, {12, 11}, {700, 1}, {701, 700}};
   std::map<std::uint64_t, std::set<int>> holders{
@@ -66,7 +66,7 @@ TEST_CASE("main_holders: the topmost holder, whose parent does not hold the sock
   CHECK(mains.at(7) == 900);
 }
 
-TEST_CASE("rules: every given key must match", "[process][mapping]") {
+TEST_CASE("process rules: every given key must match", "[process][mapping]") {
   const auto java = facts(42, "java", "java -Xmx1g org.elasticsearch.bootstrap.Elasticsearch", "/usr/bin/java");
   const std::vector<int> ports{9200, 9300};
   CHECK(rule_matches(rule({"es"}, "^java$", "org\\.elasticsearch"), java, ports));
@@ -79,7 +79,7 @@ TEST_CASE("rules: every given key must match", "[process][mapping]") {
   CHECK_FALSE(rule_matches(rule({"es"}, "^java$", {}, {}, "^/opt/"), java, ports));
 }
 
-TEST_CASE("identifiers: pid, name, rules in order, built-ins; no duplicates", "[process][mapping]") {
+TEST_CASE("process identifiers: pid, name, rules in order, built-ins; no duplicates", "[process][mapping]") {
   const auto redis = facts(7, "redis-server", "/usr/bin/redis-server 127.0.0.1:6379");
   CHECK(process_identifiers(redis, {6379}, {}) == std::vector<std::string>{"process://7", "redis-server", "redis"});
   const std::vector<process_rule> rules{rule({"cache", "redis"}, "^redis"), rule({"never"}, "^nginx$"),
@@ -106,7 +106,7 @@ TEST_CASE("identifiers: pid, name, rules in order, built-ins; no duplicates", "[
   }
 }
 
-TEST_CASE("the service of a process: the services contract", "[process][mapping]") {
+TEST_CASE("process service: the services contract", "[process][mapping]") {
   auto f = facts(4242, "redis-server", "/usr/bin/redis-server *:6379 --requirepass SECRETPW", "/usr/bin/redis-server");
   const std::vector<listening_socket> sockets{sock("0.0.0.0", 6379), sock("::", 6379), sock("127.0.0.1", 26379),
                                               sock("0.0.0.0", 6379, transport::udp), sock("0.0.0.0", 5353, transport::udp)};
@@ -137,7 +137,7 @@ TEST_CASE("the service of a process: the services contract", "[process][mapping]
   }
 }
 
-TEST_CASE("/proc text: stat, cmdline, fd links", "[process][mapping]") {
+TEST_CASE("process /proc text: stat, cmdline, fd links", "[process][mapping]") {
   const std::string fields = " S 77 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000000 200";
   auto stat = parse_proc_stat("1234 (a) b) c)" + fields);
   REQUIRE(stat);
@@ -158,7 +158,7 @@ TEST_CASE("/proc text: stat, cmdline, fd links", "[process][mapping]") {
   CHECK(socket_inode("/dev/null") == 0);
 }
 
-TEST_CASE("container cgroups: docker, containerd, podman, kubepods, cri-o; not the host's services",
+TEST_CASE("process container cgroups: docker, containerd, podman, kubepods, cri-o; not the host's services",
           "[process][mapping]") {
   CHECK(in_container_cgroup("0::/system.slice/docker-" + hex64 + ".scope\n"));
   CHECK(in_container_cgroup("12:memory:/docker/" + hex64 + "\n11:cpu:/docker/" + hex64 + "\n"));
@@ -183,7 +183,7 @@ TEST_CASE("container cgroups: docker, containerd, podman, kubepods, cri-o; not t
   CHECK_FALSE(in_container_cgroup("garbage without colons " + hex64));
 }
 
-TEST_CASE("removal grace: a gone service stays until its grace ends", "[process][mapping]") {
+TEST_CASE("process removal grace: a gone service stays until its grace ends", "[process][mapping]") {
   using namespace std::chrono_literals;
   service a;
   a.id = "process://1";

@@ -127,7 +127,7 @@ listening_socket sock(std::string address, int port, bool ipv6 = false, bool v6o
 
 }  // namespace
 
-TEST_CASE("sock_diag: IPv4 and IPv6 listening TCP sockets with inode, port, uid and v6only", "[process][sockets]") {
+TEST_CASE("process sock_diag: IPv4 and IPv6 listening TCP sockets with inode, port, uid and v6only", "[process][sockets]") {
   dump_builder d;
   d.add(record().family(AF_INET).source("0.0.0.0").sport(6379).inode(111).uid(107))
       .add(record().family(AF_INET6).source("::1").sport(11211).inode(222).uid(0).v6only(false))
@@ -156,7 +156,7 @@ TEST_CASE("sock_diag: IPv4 and IPv6 listening TCP sockets with inode, port, uid 
   CHECK(out[3].port == 8080);
 }
 
-TEST_CASE("sock_diag: only listening sockets with an inode are kept", "[process][sockets]") {
+TEST_CASE("process sock_diag: only listening sockets with an inode are kept", "[process][sockets]") {
   dump_builder d;
   d.add(record().state(tcp_established).sport(6379).destination("10.0.0.1").dport(40000).inode(1))
       .add(record().state(tcp_listen).sport(6380).inode(0))
@@ -168,7 +168,7 @@ TEST_CASE("sock_diag: only listening sockets with an inode are kept", "[process]
   CHECK(out[0].port == 6381);
 }
 
-TEST_CASE("sock_diag: UDP sockets bound without a peer", "[process][sockets]") {
+TEST_CASE("process sock_diag: UDP sockets bound without a peer", "[process][sockets]") {
   dump_builder d;
   d.add(record().state(tcp_close).source("0.0.0.0").sport(53).inode(10))                          // bound: kept
       .add(record().state(tcp_established).sport(41000).destination("1.1.1.1").dport(53).inode(11))  // a client
@@ -184,7 +184,7 @@ TEST_CASE("sock_diag: UDP sockets bound without a peer", "[process][sockets]") {
   CHECK(out[1].ipv6);
 }
 
-TEST_CASE("sock_diag: a dump spread over several receive buffers", "[process][sockets]") {
+TEST_CASE("process sock_diag: a dump spread over several receive buffers", "[process][sockets]") {
   dump_builder first;
   first.add(record().sport(1).inode(1)).add(record().sport(2).inode(2));
   dump_builder second;
@@ -198,7 +198,7 @@ TEST_CASE("sock_diag: a dump spread over several receive buffers", "[process][so
   CHECK(out.size() == 3);
 }
 
-TEST_CASE("sock_diag: NLMSG_ERROR and malformed messages are errors, never reads past the buffer",
+TEST_CASE("process sock_diag: NLMSG_ERROR and malformed messages are errors, never reads past the buffer",
           "[process][sockets]") {
   std::vector<listening_socket> out;
   SECTION("the kernel refused") {
@@ -253,7 +253,7 @@ TEST_CASE("sock_diag: NLMSG_ERROR and malformed messages are errors, never reads
   }
 }
 
-TEST_CASE("local_host: the address a local client reaches the process at", "[process][sockets]") {
+TEST_CASE("process local_host: the address a local client reaches the process at", "[process][sockets]") {
   CHECK(local_host({}).empty());
   CHECK(local_host({sock("0.0.0.0", 6379)}) == "127.0.0.1");
   CHECK(local_host({sock("127.0.0.1", 6379)}) == "127.0.0.1");
