@@ -34,6 +34,7 @@ test_packages=(
   nginx-light
   memcached
   prometheus-redis-exporter
+  ca-certificates
 )
 
 packages=("${build_packages[@]}")

@@ -236,27 +236,19 @@ TEST_CASE(".deb: cpack builds it, lintian has no errors, dpkg -i, the installed 
             << "\n";
 }
 
-TEST_CASE("container sidecar: image from the .deb in a Debian rootfs, docker socket and output volume",
+TEST_CASE("container sidecar: image from the .deb's files, docker socket and output volume",
           "[packaging][sidecar]") {
-  // Building the Debian rootfs with mmdebstrap the first time takes minutes (then it is
-  // cached), so this test is opt-in unless the cache already exists on this machine.
-  const char* opt_in = std::getenv("AUTODISCD_SIDECAR_TEST");
-  const char* cache_env = std::getenv("AUTODISCD_ROOTFS_CACHE");
-  const fs::path cache = cache_env ? cache_env : "/var/cache/autodiscd-test";
-  bool cached = false;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(cache, ec)) {
-    cached = cached || (e.path().filename().string().starts_with("rootfs-") && e.path().extension() == ".tar");
-  }
-  if (!(opt_in && std::string(opt_in) == "1") && !cached) {
-    WARN("SKIPPED: the container sidecar test.\n"
-         "No cached Debian rootfs in " + cache.string() + "; making it with mmdebstrap takes minutes.\n"
-         "Run it: AUTODISCD_SIDECAR_TEST=1 build/tests/autodiscd_engine_tests '[sidecar]'\n"
-         "(by hand: tests/engine/packaging/sidecar_test.sh autodiscd_VERSION_amd64.deb)");
-    std::cerr << "WARNING: [packaging][sidecar] SKIPPED (opt-in: AUTODISCD_SIDECAR_TEST=1)\n";
+  // Runs in every CI run: the rootfs is assembled from the .deb in seconds (make-rootfs.sh).
+  // Skipped, loudly (ctest reports it skipped), only where it cannot run at all.
+  std::string skipped;
+  if (::geteuid() != 0) skipped = "not root (it starts a private dockerd in its own network namespace)";
+  if (skipped.empty() && run("command -v dockerd").code != 0) skipped = "dockerd is not installed (tests/setup-deps.sh test)";
+  if (!skipped.empty()) {
+    WARN("SKIPPED: the container sidecar test: " << skipped
+                                                 << "\nBy hand: tests/engine/packaging/sidecar_test.sh autodiscd_VERSION_amd64.deb");
+    std::fprintf(stderr, "*** ENGINE_TESTS_SKIPPED: [packaging][sidecar]: %s\n", skipped.c_str());
     return;
   }
-  if (::geteuid() != 0) FAIL("the sidecar test starts a private dockerd: run it as root");
   temp_dir dir("autodiscd-sidecar-deb");
   const auto build_dir = fs::path(binary).parent_path().string();
   const auto pkg = run("cd " + quote(build_dir) + " && cpack -G DEB -B " + quote(dir.str()));
@@ -270,11 +262,15 @@ TEST_CASE("container sidecar: image from the .deb in a Debian rootfs, docker soc
   const auto r = run(quote(scripts + "/sidecar_test.sh") + " " + quote(deb));
   INFO(r.output);
   REQUIRE(r.code == 0);
-  std::cout << "sidecar image: " << figure(r.output, "size_mb") << " MB (" << figure(r.output, "size_bytes")
-            << " bytes); rootfs "
-            << (figure(r.output, "rootfs_build_seconds").empty() ? std::string("from the cache")
-                                                                  : "built in " + figure(r.output, "rootfs_build_seconds") + " s")
-            << "\n";
+  REQUIRE(r.output.find("PASS: sidecar") != std::string::npos);
+  // Benchmark figures (targets: image <= 25 MB, rootfs built in <= 30 s), printed; only the
+  // size is asserted, as a guard against a Debian rootfs or a stray library creeping back in.
+  const auto size_bytes = figure(r.output, "size_bytes");
+  REQUIRE_FALSE(size_bytes.empty());
+  std::cout << "sidecar image: " << figure(r.output, "size_mb") << " MB (" << size_bytes << " bytes, target <= 25 MB); "
+            << "rootfs built in " << figure(r.output, "rootfs_build_seconds") << " s (target <= 30 s); test "
+            << figure(r.output, "test_seconds") << " s\n";
+  CHECK(std::stoll(size_bytes) <= 25LL * 1024 * 1024);
 }
 
 TEST_CASE("kubernetes: manifests parse and refer to each other; the ConfigMap config passes check-config",

@@ -1,58 +1,42 @@
 #!/usr/bin/env bash
-# Builds the autodiscd container image locally, without a registry: a Debian 12 rootfs made
-# by mmdebstrap from Debian's archive (cached), the .deb installed in it, `docker import`.
-# The same image packaging/container/Dockerfile builds where a registry is reachable.
+# Builds the autodiscd container image's root file system from the .deb, in seconds and
+# without a registry or a Debian rootfs: packaging/container/make-rootfs.sh (the same files
+# packaging/container/Dockerfile puts in its `FROM scratch` image), a smoke check in a chroot
+# as uid 65532, and a deterministic tar for `docker import` (two builds are byte-identical).
 #   tests/engine/packaging/sidecar_image.sh DEB OUT_TAR
-# Writes the image's root file system as OUT_TAR (for `docker import`, see import_args below).
-# The base rootfs (Debian essential + the .deb's Depends) is cached in $AUTODISCD_ROOTFS_CACHE
-# (default /var/cache/autodiscd-test), keyed by the dependency list and the apt sources.
+# Import it as sidecar_test.sh does (USER, ENTRYPOINT, CMD, VOLUME, WORKDIR as the Dockerfile).
+# Prints rootfs_build_seconds=, rootfs_tar= and rootfs_tar_bytes=.
 set -euo pipefail
-deb="$(readlink -f "${1:?usage: sidecar_image.sh DEB OUT_TAR}")"
-out_tar="${2:?usage: sidecar_image.sh DEB OUT_TAR}"
-cache="${AUTODISCD_ROOTFS_CACHE:-/var/cache/autodiscd-test}"
-sources="${AUTODISCD_APT_SOURCES:-/etc/apt/sources.list.d/debian.sources}"
-[ -f "$sources" ] || sources=/etc/apt/sources.list
+here="$(cd "$(dirname "$0")" && pwd)"
+make_rootfs="$here/../../../packaging/container/make-rootfs.sh"
+usage="usage: sidecar_image.sh DEB OUT_TAR"
+deb="$(readlink -f "${1:?$usage}")"
+out_tar="${2:?$usage}"
 uid=65532
 
 fail() { echo "FAIL: $*"; exit 1; }
-[ "$(id -u)" -eq 0 ] || fail "must run as root (mmdebstrap, chroot)"
-command -v mmdebstrap >/dev/null || fail "mmdebstrap is not installed (apt-get install mmdebstrap)"
+[ "$(id -u)" -eq 0 ] || fail "must run as root (chroot, files owned by $uid)"
 
-# The runtime dependencies, from the package itself (first of each alternative, no versions).
-deps="$(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed -e 's/|.*//' -e 's/(.*)//' -e 's/ //g' | grep -v '^$' | sort -u | paste -sd, -)"
-key="$( (echo "bookworm essential $deps"; cat "$sources") | sha256sum | cut -c1-16)"
-base="$cache/rootfs-$key.tar"
-mkdir -p "$cache"
-if [ ! -f "$base" ]; then
-  echo "building the base rootfs with mmdebstrap (cached as $base): $deps"
-  start=$(date +%s)
-  # Essential packages plus our Depends; no documentation, man pages or locales.
-  mmdebstrap --variant=essential --include="$deps" \
-    --dpkgopt=force-unsafe-io \
-    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
-    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-    --dpkgopt='path-exclude=/usr/share/info/*' \
-    --format=tar bookworm "$base.partial" "$sources" > "$cache/mmdebstrap-$key.log" 2>&1 \
-    || { tail -20 "$cache/mmdebstrap-$key.log"; rm -f "$base.partial"; fail "mmdebstrap"; }
-  mv "$base.partial" "$base"
-  echo "rootfs_build_seconds=$(( $(date +%s) - start ))"
-else
-  echo "rootfs_cache=$base"
-fi
-
+start=$(date +%s%N)
 work="$(mktemp -d /tmp/autodiscd-rootfs-XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 root="$work/root"
-mkdir "$root"
-tar -C "$root" -xf "$base"
-# A fixed uid/gid (the DaemonSet runs as 65532); postinst keeps an existing user.
-chroot "$root" groupadd --system --gid "$uid" autodiscd
-chroot "$root" useradd --system --uid "$uid" --gid "$uid" --home-dir /var/lib/autodiscd \
-  --no-create-home --shell /usr/sbin/nologin autodiscd
-cp "$deb" "$root/tmp/autodiscd.deb"
-chroot "$root" dpkg -i /tmp/autodiscd.deb > "$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg -i in the rootfs"; }
-rm -f "$root/tmp/autodiscd.deb"
-rm -rf "$root"/var/cache/apt/* "$root"/var/lib/apt/lists/* "$root"/var/log/* "$root"/tmp/*
-chroot "$root" /usr/bin/autodiscd --version
-tar -C "$root" --numeric-owner -cf "$out_tar" .
-echo "rootfs_tar=$out_tar size=$(stat -c %s "$out_tar")"
+"$make_rootfs" "$deb" "$root" || fail "make-rootfs.sh"
+
+# Smoke check: the binary starts from the image's own loader and libraries, as the image's
+# user, and accepts the image's config.
+chroot --userspec="$uid:$uid" "$root" /usr/bin/autodiscd --version || fail "autodiscd --version in the rootfs"
+chroot --userspec="$uid:$uid" "$root" /usr/bin/autodiscd check-config --config /etc/autodiscd/autodiscd.yaml \
+  || fail "autodiscd check-config in the rootfs"
+# The CA bundle where OpenSSL's default paths look (the kubelet and ECS listeners' TLS).
+if [ "$(readlink "$root/usr/lib/ssl/cert.pem")" != /etc/ssl/certs/ca-certificates.crt ] \
+  || ! grep -q 'BEGIN CERTIFICATE' "$root/etc/ssl/certs/ca-certificates.crt"; then
+  fail "no CA bundle at OpenSSL's default path /usr/lib/ssl/cert.pem"
+fi
+
+# Deterministic: sorted names, numeric owners, fixed mtimes, no atime/ctime.
+tar -C "$root" --sort=name --numeric-owner --mtime=@0 --format=gnu -cf "$out_tar.partial" .
+mv "$out_tar.partial" "$out_tar"
+end=$(date +%s%N)
+echo "rootfs_build_seconds=$(awk -v ns=$((end - start)) 'BEGIN { printf "%.2f", ns / 1e9 }')"
+echo "rootfs_tar=$out_tar rootfs_tar_bytes=$(stat -c %s "$out_tar")"
