@@ -38,7 +38,7 @@ fi
 # The directives issue 7 requires are present (a lower score must not come from dropping them).
 for d in 'Type=notify' 'WatchdogSec=' 'ExecReload=/usr/bin/autodiscd reload --config /etc/autodiscd/autodiscd.yaml --pid $MAINPID' 'Restart=on-failure' \
          'RestartPreventExitStatus=78' 'User=autodiscd' 'SupplementaryGroups=docker' 'StateDirectory=' \
-         'ConfigurationDirectory=' 'ProtectSystem=strict' 'ProtectHome=yes' 'PrivateTmp=yes' \
+         'ConfigurationDirectory=' 'RuntimeDirectory=autodiscd' 'ProtectSystem=strict' 'ProtectHome=yes' 'PrivateTmp=yes' \
          'NoNewPrivileges=yes' 'CapabilityBoundingSet=' 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' \
          'SystemCallFilter=@system-service' 'MemoryDenyWriteExecute=yes'; do
   grep -qF -- "$d" "$unit" || { echo "FAIL: the unit lacks $d"; exit 1; }
