@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -113,6 +114,14 @@ std::set<int> list_pids() {
   return pids;
 }
 
+/// The last pid the kernel handed out (/proc/loadavg's fifth field): unchanged means no
+/// process was created since, so there is nothing new to walk. 0 when unreadable.
+long last_pid() {
+  const auto text = read_small_file("/proc/loadavg", 256).value_or("");
+  const auto at = text.rfind(' ');
+  return at == std::string::npos ? 0 : std::strtol(text.c_str() + at + 1, nullptr, 10);
+}
+
 std::chrono::milliseconds since_boot() {
   timespec now{};
   ::clock_gettime(CLOCK_BOOTTIME, &now);
@@ -148,6 +157,7 @@ struct process_listener::state {
   std::map<std::uint64_t, std::set<int>> holders;      ///< inode -> pids holding it
   std::map<int, int> parent_of;                        ///< pid -> ppid, for holders and walked pids
   std::set<int> seen_pids;                             ///< /proc at the last mapping
+  long last_pid_mapped = 0;                            ///< last_pid() just before that listing
   std::set<std::uint64_t> unmappable;                  ///< not found by a full walk; retried for new pids
   std::size_t logged_unmapped = 0;
   std::optional<std::string> failing;  ///< the dump's error while it repeats
@@ -204,7 +214,12 @@ struct process_listener::state {
     for (const auto& [inode, s] : sockets) {
       if (!holders.contains(inode)) unmapped.insert(inode);
     }
-    if (!unmapped.empty() && map_inodes(unmapped)) changed = true;
+    // Sockets no walk could map (another user's, or held outside this pid namespace) are
+    // retried only when a process was created since: an idle host then reads one small file.
+    const bool all_tried = std::all_of(unmapped.begin(), unmapped.end(), [&](auto i) { return unmappable.contains(i); });
+    if (!unmapped.empty() && !(all_tried && last_pid_mapped != 0 && last_pid() == last_pid_mapped)) {
+      if (map_inodes(unmapped)) changed = true;
+    }
     log_unmapped();
     if (changed || rebuild_pending) rebuild();
     else sink->on_synced(name);
@@ -249,6 +264,7 @@ struct process_listener::state {
   /// those that hold one, for a parent that opened the socket before forking), then, for inodes
   /// still unmapped that no full walk has tried yet, every process. True when any was found.
   bool map_inodes(const std::set<std::uint64_t>& unmapped) {
+    last_pid_mapped = last_pid();
     const auto pids = list_pids();
     fd_dirs_denied = 0;
     std::set<int> walked;

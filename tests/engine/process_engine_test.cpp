@@ -351,4 +351,31 @@ TEST_CASE("process listener: without root, unmapped sockets are counted and what
   CHECK(log.find("unmapped_sockets=1") != std::string::npos);
   CHECK(log.find("CAP_SYS_PTRACE") != std::string::npos);
   CHECK(log.find("CAP_DAC_READ_SEARCH") != std::string::npos);
+
+  // A running daemon says it once, not per interval, and again when the number changes (a new
+  // process makes it retry the unmapped sockets).
+  const auto fast_config = h.dir.str() + "/fast.yaml";
+  test::write_file(fast_config, "listeners:\n  - {type: process, interval: 50ms}\ntemplates: {dirs: [templates]}\n"
+                                "output: {dir: out-nobody}\nstatus: {listen: \"off\"}\n");
+  fs::create_directories(h.dir.path() / "out-nobody");
+  fs::permissions(h.dir.path() / "out-nobody", fs::perms::all);
+  test::child_process daemon(h.ns.in({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                                      test::autodiscd_binary(), "run", "--config", fast_config}),
+                             h.dir.str() + "/nobody-daemon.log");
+  auto count = [&](const std::string& text) {
+    const auto daemon_log = daemon.log();
+    std::size_t n = 0;
+    for (auto at = daemon_log.find(text); at != std::string::npos; at = daemon_log.find(text, at + 1)) ++n;
+    return n;
+  };
+  REQUIRE(test::eventually([&] { return count("unmapped_sockets=1 ") == 1; }, 10s));
+  auto second = h.start({"redis-server", "--port", "6380", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                         "--dir", h.dir.str(), "--daemonize", "no"},
+                        "redis2");
+  const bool recounted = test::eventually([&] { return count("unmapped_sockets=2 ") == 1; }, 10s);
+  INFO(daemon.log());
+  CHECK(recounted);
+  CHECK(count("unmapped_sockets=1 ") == 1);
+  daemon.signal(SIGTERM);
+  CHECK(daemon.wait(10s) == 0);
 }
