@@ -129,14 +129,21 @@ std::optional<daemon_config> load_config(const options& o) {
   return config;
 }
 
-int check_config(const options& o) {
+/// load_config, plus what only the daemon checks at start (the status address).
+std::optional<daemon_config> load_runnable_config(const options& o) {
   auto config = load_config(o);
-  if (!config) return exit_config_error;
+  if (!config) return std::nullopt;
   std::string listen_error;
   if (!parse_listen_address(config->status_listen, listen_error)) {
     std::cerr << "config error:\n" << o.config << ": status.listen: " << listen_error << "\n";
-    return exit_config_error;
+    return std::nullopt;
   }
+  return config;
+}
+
+int check_config(const options& o) {
+  auto config = load_runnable_config(o);
+  if (!config) return exit_config_error;
   auto templates = load_templates(config->template_dirs);
   std::cout << "config " << o.config << ": ok (" << config->listeners.size() << " listeners)\n";
   std::cout << "templates: " << templates.templates.size() << " loaded from " << config->template_dirs.size()
@@ -156,13 +163,8 @@ int reload_command(const options& o) {
     std::cerr << "autodiscd reload: --pid is required (systemd: ExecReload=... --pid $MAINPID)\n";
     return exit_usage;
   }
-  auto config = load_config(o);
+  auto config = load_runnable_config(o);
   if (!config) return exit_config_error;
-  std::string listen_error;
-  if (!parse_listen_address(config->status_listen, listen_error)) {
-    std::cerr << "config error:\n" << o.config << ": status.listen: " << listen_error << "\n";
-    return exit_config_error;
-  }
   // A bad template does not stop a reload (the daemon keeps the good ones); say so here too.
   auto templates = load_templates(config->template_dirs);
   if (!templates.errors.empty()) std::cerr << "template errors (skipped):\n" << to_string(templates.errors) << "\n";
