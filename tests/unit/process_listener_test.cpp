@@ -163,7 +163,7 @@ TEST_CASE("process listener: UDP sockets with udp: true only", "[process][listen
   both.stop();
 }
 
-TEST_CASE("process listener: rules see the command line, the service never holds it; min_age", "[process][listener]") {
+TEST_CASE("process listener: rules see the command line, the service never holds it, and min_age", "[process][listener]") {
   net::io_context io(1);
   process_listener l(io.get_executor(),
                      settings_of("{type: process, interval: 100ms, min_age: 1s, "

@@ -79,7 +79,7 @@ TEST_CASE("process rules: every given key must match", "[process][mapping]") {
   CHECK_FALSE(rule_matches(rule({"es"}, "^java$", {}, {}, "^/opt/"), java, ports));
 }
 
-TEST_CASE("process identifiers: pid, name, rules in order, built-ins; no duplicates", "[process][mapping]") {
+TEST_CASE("process identifiers: pid, name, rules in order, built-ins, no duplicates", "[process][mapping]") {
   const auto redis = facts(7, "redis-server", "/usr/bin/redis-server 127.0.0.1:6379");
   CHECK(process_identifiers(redis, {6379}, {}) == std::vector<std::string>{"process://7", "redis-server", "redis"});
   const std::vector<process_rule> rules{rule({"cache", "redis"}, "^redis"), rule({"never"}, "^nginx$"),
@@ -158,7 +158,7 @@ TEST_CASE("process /proc text: stat, cmdline, fd links", "[process][mapping]") {
   CHECK(socket_inode("/dev/null") == 0);
 }
 
-TEST_CASE("process container cgroups: docker, containerd, podman, kubepods, cri-o; not the host's services",
+TEST_CASE("process container cgroups: docker, containerd, podman, kubepods, cri-o, not the host's services",
           "[process][mapping]") {
   CHECK(in_container_cgroup("0::/system.slice/docker-" + hex64 + ".scope\n"));
   CHECK(in_container_cgroup("12:memory:/docker/" + hex64 + "\n11:cpu:/docker/" + hex64 + "\n"));
