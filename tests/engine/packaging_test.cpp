@@ -273,7 +273,7 @@ TEST_CASE("container sidecar: image from the .deb's files, docker socket and out
   CHECK(std::stoll(size_bytes) <= 25LL * 1024 * 1024);
 }
 
-TEST_CASE("kubernetes: manifests parse and refer to each other; the ConfigMap config passes check-config",
+TEST_CASE("kubernetes: manifests parse and refer to each other, the ConfigMap config passes check-config",
           "[packaging][kubernetes]") {
   manifests m;
   REQUIRE(m.files.size() >= 4);

@@ -39,7 +39,7 @@ TEST_CASE("label templates v1: check_names, init_configs, instances", "[ad_templ
   CHECK(t.templates[1].logs.is_null());
 }
 
-TEST_CASE("label templates v2: checks JSON; v1 keys ignored when present", "[ad_templates]") {
+TEST_CASE("label templates v2: checks JSON, v1 keys ignored when present", "[ad_templates]") {
   auto t = parse_ad_templates(labels({{"checks", R"({"redisdb": {"init_config": {}, "instances": [{"port": 1}],
                                                     "ignore_autodiscovery_tags": true},
                                         "nginx": {"instances": [{"a": 1}, {"b": 2}]}})"},

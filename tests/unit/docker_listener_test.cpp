@@ -163,7 +163,7 @@ TEST_CASE("a cut stream reconnects and re-lists: vanished pruned, new added, cha
   CHECK(removed == 1);
 }
 
-TEST_CASE("removal grace period: a quick restart keeps the service; a real stop removes it later",
+TEST_CASE("removal grace period: a quick restart keeps the service, a real stop removes it later",
           "[docker][fake]") {
   fixture f;
   f.engine.put_container(test::fake_engine::container(cid(1), "one", "redis:7"));
@@ -317,7 +317,7 @@ TEST_CASE("an event's inspect slower than the timeout: after the retries a re-li
   CHECK(f.sink.synced >= 2);
 }
 
-TEST_CASE("inspects past the timeout fail the sync; slow but in time, with changes interleaved, converge to the truth",
+TEST_CASE("inspects past the timeout fail the sync, slow but in time, with changes interleaved, converge to the truth",
           "[docker][fake][fault]") {
   fixture f;
   for (int i = 1; i <= 6; ++i) f.engine.put_container(test::fake_engine::container(cid(i), "c" + std::to_string(i), "redis:7"));
@@ -393,7 +393,7 @@ TEST_CASE("docker listener config validation through the registry", "[docker][co
   CHECK(errors.size() == 2);
 }
 
-TEST_CASE("optional: an absent socket is synced with no containers, never an error; the engine is picked up when it appears",
+TEST_CASE("optional: an absent socket is synced with no containers, never an error, the engine is picked up when it appears",
           "[docker][fake]") {
   fixture f;
   f.engine.put_container(test::fake_engine::container(cid(1), "one", "redis:7"));

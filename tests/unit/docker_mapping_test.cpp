@@ -103,7 +103,7 @@ TEST_CASE("two networks and published ports with ranges", "[docker][mapping]") {
   CHECK(ports == std::vector<int>{22, 23, 24, 80, 9000});
 }
 
-TEST_CASE("check.id label overrides identifiers; labels carry templates", "[docker][mapping]") {
+TEST_CASE("check.id label overrides identifiers, labels carry templates", "[docker][mapping]") {
   auto j = minimal();
   j["Config"]["Labels"] = {{"com.datadoghq.ad.check.id", "custom-redis"},
                            {"com.datadoghq.ad.check_names", R"(["redisdb"])"},
@@ -142,7 +142,7 @@ TEST_CASE("stopped and paused containers are no services", "[docker][mapping]") 
   CHECK_FALSE(map_container(njson::array(), "", {}, no_filter()).svc);
 }
 
-TEST_CASE("wait_for_healthy: ready only when healthy; empty status is no health check", "[docker][mapping]") {
+TEST_CASE("wait_for_healthy: ready only when healthy, empty status is no health check", "[docker][mapping]") {
   auto j = minimal();
   j["State"]["Health"] = {{"Status", "starting"}};
   CHECK(map_container(j, "redis:7", {"docker", false}, no_filter()).svc->ready);
@@ -153,7 +153,7 @@ TEST_CASE("wait_for_healthy: ready only when healthy; empty status is no health 
   CHECK(map_container(j, "redis:7", {"docker", true}, no_filter()).svc->ready);
 }
 
-TEST_CASE("include wins over exclude; pause containers excluded by default", "[docker][filter]") {
+TEST_CASE("include wins over exclude, pause containers excluded by default", "[docker][filter]") {
   std::vector<std::string> errors;
   container_filter f({"name:^keep"}, {"image:redis", "name:.*"}, true, errors);
   CHECK(errors.empty());
@@ -239,7 +239,7 @@ TEST_CASE("line splitter: every split point of a two-line stream gives the same 
   CHECK_FALSE(small.feed("9", lines));
 }
 
-TEST_CASE("API version: the engine's, capped; HTTP dates", "[docker][version]") {
+TEST_CASE("API version: the engine's, capped, HTTP dates", "[docker][version]") {
   CHECK(negotiate_api_version("1.41") == "1.41");
   CHECK(negotiate_api_version("1.24") == "1.24");
   CHECK(negotiate_api_version("1.99") == "1.43");

@@ -132,7 +132,7 @@ TEST_CASE("ecs listener: v3 through ECS_CONTAINER_METADATA_URI", "[ecs][listener
   CHECK(w.server.count("/v3/abc/taskWithTags") == 0);
 }
 
-TEST_CASE("ecs listener: v2 through the url override; RUNNING -> STOPPED; malformed JSON keeps services",
+TEST_CASE("ecs listener: v2 through the url override, RUNNING -> STOPPED, malformed JSON keeps services",
           "[ecs][listener]") {
   ecs_world w;
   w.vars["ECS_CONTAINER_METADATA_URI_V4"] = w.server.url() + "/v4/ignored";  // the url key wins

@@ -55,7 +55,7 @@ TEST_CASE("ecs: v2 task: the pause container is not a service", "[ecs]") {
   CHECK_THAT(resolve_variable("pid", nginx, &no_env).error, Catch::Contains("not supported"));
 }
 
-TEST_CASE("ecs: v2/v3 containers without Ports do not support ports; v4 lists them", "[ecs]") {
+TEST_CASE("ecs: v2/v3 containers without Ports do not support ports, v4 lists them", "[ecs]") {
   auto doc = input_json::parse(fixture("ecs_v2_task.json"));
   doc["Containers"][1].erase("Ports");
   const auto v2 = parse(doc.dump(), ecs_metadata_version::v2);
@@ -122,7 +122,7 @@ TEST_CASE("ecs: task tags, labels templates and check.id", "[ecs]") {
   CHECK_THAT(bad.services.at(redis_id).label_templates.errors[0], Catch::Contains("container redis"));
 }
 
-TEST_CASE("ecs: RUNNING -> STOPPED removes the service; health gates readiness", "[ecs]") {
+TEST_CASE("ecs: RUNNING -> STOPPED removes the service, health gates readiness", "[ecs]") {
   auto doc = input_json::parse(fixture("ecs_v4_task_fargate_redis.json"));
   const auto before = parse(doc.dump(), ecs_metadata_version::v4);
   doc["Containers"][2]["KnownStatus"] = "STOPPED";
@@ -145,7 +145,7 @@ TEST_CASE("ecs: RUNNING -> STOPPED removes the service; health gates readiness",
   CHECK(healthy.services.at("docker://938f6d263c464aa5985dc67ab7f38a7e-2537586469").ready);
 }
 
-TEST_CASE("ecs: a task not running yet is not a sync; malformed bodies are errors", "[ecs]") {
+TEST_CASE("ecs: a task not running yet is not a sync, malformed bodies are errors", "[ecs]") {
   auto doc = input_json::parse(fixture("ecs_v4_task_fargate_redis.json"));
   doc["KnownStatus"] = "PENDING";
   CHECK_FALSE(parse(doc.dump(), ecs_metadata_version::v4).task_started);

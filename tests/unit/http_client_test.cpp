@@ -165,7 +165,7 @@ TEST_CASE("a silent server times out within the request's timeout", "[http][fake
   CHECK(took < 2s);
 }
 
-TEST_CASE("a slow answer beyond the timeout is a timeout; within it succeeds", "[http][fake]") {
+TEST_CASE("a slow answer beyond the timeout is a timeout, within it succeeds", "[http][fake]") {
   net::io_context io(1);
   test::fake_engine engine(io.get_executor());
   engine.put_container(test::fake_engine::container("abc", "web", "nginx:1"));
@@ -213,7 +213,7 @@ TEST_CASE("connect errors and bad TLS files are reported with their kind", "[htt
   CHECK(run_request(io, closed, req).error.kind == "closed");
 }
 
-TEST_CASE("streaming: bytes arrive as sent, split anywhere; a cut stream is 'closed'", "[http][fake][stream]") {
+TEST_CASE("streaming: bytes arrive as sent, split anywhere, a cut stream is 'closed'", "[http][fake][stream]") {
   net::io_context io(1);
   test::fake_engine engine(io.get_executor());
   http_client client(io.get_executor(), endpoint_of(engine.url()));

@@ -97,7 +97,7 @@ resolution resolve(const service& svc) { return resolve_service(svc, template_in
 
 }  // namespace
 
-TEST_CASE("kubelet listener: HTTPS with a test CA and a bearer token; ready -> not ready -> ready",
+TEST_CASE("kubelet listener: HTTPS with a test CA and a bearer token, ready -> not ready -> ready",
           "[kubelet][listener]") {
   kubelet_world w;
   w.start();
@@ -251,7 +251,7 @@ TEST_CASE("kubelet listener: token rotation, 401 with a hint, never logging the 
   CHECK_THAT(w.last_error(), Catch::Contains("nodes/proxy"));
 }
 
-TEST_CASE("kubelet listener: a missing token file is an error; an empty token_file sends none",
+TEST_CASE("kubelet listener: a missing token file is an error, an empty token_file sends none",
           "[kubelet][listener]") {
   kubelet_world w;
   SECTION("missing") {
@@ -308,7 +308,7 @@ TEST_CASE("kubelet listener: wrong CA is a clear TLS error and keeps the service
       [&] { return w.sink.services.contains("kubernetes_pod://a7b2a624-3b27-11eb-bf0e-42010a8400c5"); }));
 }
 
-TEST_CASE("kubelet listener: client certificate; plain http", "[kubelet][listener]") {
+TEST_CASE("kubelet listener: client certificate, plain http", "[kubelet][listener]") {
   net::io_context io{1};
   temp_dir dir{"autodiscd-kubelet"};
   const auto certs = make_test_certs(dir.path(), "mtls");

@@ -112,7 +112,7 @@ TEST_CASE("kubelet: coredns's named ports resolve %%port%%, %%port_0%% and %%por
   CHECK_THAT(pid.error, Catch::Contains("not supported by listener kubelet"));
 }
 
-TEST_CASE("kubelet: v1 annotations become templates; readiness gates configs", "[kubelet]") {
+TEST_CASE("kubelet: v1 annotations become templates, readiness gates configs", "[kubelet]") {
   const auto ready = parse_fixture("kubelet_podlist_container_ready.json");
   const auto not_ready = parse_fixture("kubelet_podlist_container_not_ready.json");
 
@@ -183,7 +183,7 @@ TEST_CASE("kubelet: init containers and containers without an id are not service
   CHECK(delta.changed[0].id == pod_id);
 }
 
-TEST_CASE("kubelet: a creating container is not a service; its pod has no IP", "[kubelet]") {
+TEST_CASE("kubelet: a creating container is not a service, its pod has no IP", "[kubelet]") {
   const auto services = parse_fixture("kubelet_podlist_container_creating.json");
   REQUIRE(services.size() == 1);
   const auto& pod = services.begin()->second;

@@ -226,7 +226,7 @@ TEST_CASE("several templates of one check for one service get _<n> suffixes", "[
   CHECK(result.configs[1].relative_path == "redisdb.d/docker___abc123_1.yaml");
 }
 
-TEST_CASE("label templates replace file templates of the same check; check_names [] disables", "[resolver]") {
+TEST_CASE("label templates replace file templates of the same check, check_names [] disables", "[resolver]") {
   auto file_redis = parse("ad_identifiers: [redis]\ninstances: [{from: file}]\n", "redisdb", "/t/redisdb.d/a.yaml");
   auto file_other = parse("ad_identifiers: [redis]\ninstances: [{from: file}]\n", "other", "/t/other.yaml");
   template_index index({file_redis, file_other});

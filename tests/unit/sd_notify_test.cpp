@@ -67,7 +67,7 @@ env_lookup env_of(std::map<std::string, std::string> vars) {
 
 }  // namespace
 
-TEST_CASE("sd_notify: nothing without NOTIFY_SOCKET; watchdog interval is half of WATCHDOG_USEC", "[sd_notify]") {
+TEST_CASE("sd_notify: nothing without NOTIFY_SOCKET, watchdog interval is half of WATCHDOG_USEC", "[sd_notify]") {
   sd_notifier off(env_of({}));
   CHECK_FALSE(off.enabled());
   CHECK_FALSE(off.send("READY=1"));
@@ -154,7 +154,7 @@ double metric_value(const std::string& metrics, const std::string& prefix) {
 
 }  // namespace
 
-TEST_CASE("sd_notify: an unreachable listener does not hold the start: READY after startup_grace; its failure is logged once",
+TEST_CASE("sd_notify: an unreachable listener does not hold the start: READY after startup_grace, its failure is logged once",
           "[sd_notify]") {
   test::ops_setup setup;
   setup.write_services(test::ops_setup::service_yaml("static://redis-1", "10.0.0.9"));

@@ -97,7 +97,7 @@ TEST_CASE("static services: an empty file or an empty list means no services", "
   }
 }
 
-TEST_CASE("static services: errors name file, line and key; every error at once", "[static]") {
+TEST_CASE("static services: errors name file, line and key, every error at once", "[static]") {
   service_map out;
   auto errors = parse_static_services(R"(- id: ok
   ad_identifiers: [x]

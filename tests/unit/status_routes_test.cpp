@@ -120,7 +120,7 @@ TEST_CASE("status routes: bad requests get 4xx", "[status_routes]") {
   CHECK(res.status == 404);
 }
 
-TEST_CASE("status routes: healthz fails when a listener keeps failing; readyz waits for the first sync", "[status_routes]") {
+TEST_CASE("status routes: healthz fails when a listener keeps failing, readyz waits for the first sync", "[status_routes]") {
   running_app r("[]\n");
   auto& a = *r.the_app;
   // A malformed services file: the listener reports an error and keeps its services.

@@ -159,7 +159,7 @@ TEST_CASE("status server: bad requests get 4xx and discovery goes on", "[status_
   CHECK(d.daemon->running());
 }
 
-TEST_CASE("status server: a client sending one byte a second is cut off; a flood of slow clients does not lock "
+TEST_CASE("status server: a client sending one byte a second is cut off, a flood of slow clients does not lock "
           "out a health check",
           "[status_server][security]") {
   const auto port = test::free_port();

@@ -88,7 +88,7 @@ TEST_CASE("a plain conf.yaml (no ad_identifiers) still hides the check's .defaul
   CHECK(set.templates.empty());
 }
 
-TEST_CASE("a bad file is reported with file and key; the others still load", "[templates]") {
+TEST_CASE("a bad file is reported with file and key, the others still load", "[templates]") {
   temp_dir dir("autodiscd-tpl");
   const auto& d = dir.path();
   fs::create_directories(d / "redisdb.d");

@@ -101,7 +101,7 @@ TEST_CASE("%%pid%%, %%hostname%%", "[vars]") {
   CHECK(value_of("hostname", svc).empty());  // empty is a value, not "not supported"
 }
 
-TEST_CASE("%%env_X%%: the daemon's environment; unset is an error", "[vars]") {
+TEST_CASE("%%env_X%%: the daemon's environment, unset is an error", "[vars]") {
   auto svc = make_service();
   auto env = fake_env({{"REDIS_PASSWORD", "s3cret"}, {"EMPTY", ""}});
   CHECK(value_of("env_REDIS_PASSWORD", svc, env) == "s3cret");

@@ -37,7 +37,7 @@ std::vector<resolved_config> round_configs(int round, int count) {
 
 }  // namespace
 
-TEST_CASE("writer: the journal is compacted while running; a restart owns exactly the current files",
+TEST_CASE("writer: the journal is compacted while running, a restart owns exactly the current files",
           "[writer][journal]") {
   test::temp_dir dir("autodiscd-journal");
   const auto out = dir.str() + "/out";
