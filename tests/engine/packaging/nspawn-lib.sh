@@ -31,7 +31,8 @@ NSPAWN_MASK=(docker.service docker.socket containerd.service podman.service podm
   prometheus.service prometheus-node-exporter.service postgresql.service ssh.service
   cron.service apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer
   e2scrub_reap.service fstrim.timer man-db.timer systemd-timesyncd.service systemd-firstboot.service
-  getty@tty1.service console-getty.service)
+  getty@tty1.service console-getty.service
+  redis-server.service nginx.service memcached.service prometheus-redis-exporter.service)
 
 _nspawn_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
