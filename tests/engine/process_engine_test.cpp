@@ -7,12 +7,12 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdio>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
 
+#include "support/network_namespace.hpp"
 #include "support/ops_process.hpp"
 #include "support/support.hpp"
 
@@ -23,18 +23,10 @@ using json = nlohmann::json;
 
 namespace {
 
-bool have(const std::string& program) {
-  std::string out;
-  return test::run_command("command -v " + program, out) == 0;
-}
-
 /// Why these tests cannot run here ("" when they can).
 std::string missing_requirements() {
   if (::geteuid() != 0) return "needs root (ip netns add)";
-  std::string missing;
-  for (const char* p : {"ip", "redis-server", "nginx", "memcached", "python3", "setpriv"}) {
-    if (!have(p)) missing += std::string(missing.empty() ? "" : ", ") + p;
-  }
+  const auto missing = test::missing_programs({"ip", "redis-server", "nginx", "memcached", "python3", "setpriv"});
   return missing.empty() ? "" : "not installed: " + missing + " (tests/setup-deps.sh test)";
 }
 
@@ -46,58 +38,8 @@ bool skipped() {
   return true;
 }
 
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-/// A network namespace unique to this run, with lo up; on every exit path, whatever still runs
-/// in it is killed and it is deleted.
-struct network_namespace {
-  network_namespace() : name("adproc-" + std::to_string(::getpid()) + "-" + std::to_string(counter++)) {
-    std::string out;
-    INFO(out);
-    REQUIRE(test::run_command("ip netns add " + name, out) == 0);
-    created = true;
-    REQUIRE(test::run_command("ip netns exec " + name + " ip link set lo up", out) == 0);
-  }
-  ~network_namespace() {
-    if (!created) return;
-    std::string out;
-    test::run_command("ip netns pids " + name + " | xargs -r kill -9", out);
-    test::run_command("ip netns del " + name, out);
-  }
-  network_namespace(const network_namespace&) = delete;
-  network_namespace& operator=(const network_namespace&) = delete;
-
-  /// `argv` run inside the namespace (ip netns exec execs it: the pid stays the program's).
-  std::vector<std::string> in(std::vector<std::string> argv) const {
-    argv.insert(argv.begin(), {"ip", "netns", "exec", name});
-    return argv;
-  }
-  /// A shell command run inside the namespace.
-  std::string shell(const std::string& command) const { return "ip netns exec " + name + " " + command; }
-
-  std::string name;
-  bool created = false;
-  static inline std::atomic<int> counter{0};
-};
-
-/// Children of `pid` now (from /proc/*/stat).
-std::vector<int> children_of(int pid) {
-  std::vector<int> out;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const auto name = entry.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    const auto stat = test::read_file(entry.path() / "stat");
-    const auto close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    int ppid = 0;
-    if (std::sscanf(stat.c_str() + close + 1, " %*c %d", &ppid) == 1 && ppid == pid) out.push_back(std::stoi(name));
-  }
-  return out;
-}
+using test::children_of;
+using test::shell_quote;
 
 /// The daemons under test and the daemon's world, in one folder and one namespace.
 struct host_under_test {
@@ -165,7 +107,7 @@ log: {level: debug}
     std::string output;
     const auto err = dir.str() + "/services.err";
     // In braces: the inner redirection sends the log to its file (run_command adds 2>&1).
-    const int code = test::run_command("{ " + prefix + ns.shell(quote(test::autodiscd_binary()) + " services --log-level debug --config " +
+    const int code = test::run_command("{ " + prefix + ns.shell(shell_quote(test::autodiscd_binary()) + " services --log-level debug --config " +
                                                                 config + " --timeout 10s 2>" + err) + "; }",
                                        output);
     last_output = output;
@@ -191,7 +133,7 @@ log: {level: debug}
 
   // Destroyed in reverse: the processes first, the namespace (killing what is left), the folder.
   test::temp_dir dir{"autodiscd-process-engine"};
-  network_namespace ns;
+  test::network_namespace ns;
   std::string config, out, last_output, last_log;
   std::unique_ptr<test::child_process> redis, nginx, memcached, web, ipv6_only, ephemeral;
 };
@@ -341,7 +283,7 @@ TEST_CASE("process listener: without root, unmapped sockets are counted and what
   std::string output;
   const auto err = h.dir.str() + "/nobody.err";
   const int code = test::run_command(
-      "{ " + h.ns.shell("setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all " + quote(test::autodiscd_binary()) +
+      "{ " + h.ns.shell("setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all " + shell_quote(test::autodiscd_binary()) +
                         " services --config " + h.config + " --timeout 10s 2>" + err) + "; }",
       output);
   const auto log = test::read_file(err);
