@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <optional>
 #include <set>
@@ -28,6 +29,10 @@ namespace autodiscd {
 using namespace process;
 
 namespace {
+
+/// How often sockets that a complete walk could not map are looked for again (when a process
+/// was created since).
+constexpr std::chrono::seconds unmapped_retry{60};
 
 /// A file descriptor closed on scope exit.
 struct unique_fd {
@@ -158,6 +163,7 @@ struct process_listener::state {
   std::map<int, int> parent_of;                        ///< pid -> ppid, for holders and walked pids
   std::set<int> seen_pids;                             ///< /proc at the last mapping
   long last_pid_mapped = 0;                            ///< last_pid() just before that listing
+  std::chrono::steady_clock::time_point last_mapping;  ///< when map_inodes last ran
   std::set<std::uint64_t> unmappable;                  ///< not found by a full walk; retried for new pids
   std::size_t logged_unmapped = 0;
   std::optional<std::string> failing;  ///< the dump's error while it repeats
@@ -168,6 +174,8 @@ struct process_listener::state {
 
   std::size_t fd_dirs_read = 0;    ///< since start
   std::size_t fd_dirs_denied = 0;  ///< in the last mapping
+  std::size_t guided_walks = 0;    ///< mappings that needed more than the new processes
+  std::size_t full_walks = 0;      ///< ...and of those, the ones that went beyond the likely holders
 
   void stop() {
     if (stopped) return;
@@ -214,10 +222,14 @@ struct process_listener::state {
     for (const auto& [inode, s] : sockets) {
       if (!holders.contains(inode)) unmapped.insert(inode);
     }
-    // Sockets no walk could map (another user's, or held outside this pid namespace) are
-    // retried only when a process was created since: an idle host then reads one small file.
+    // Sockets no complete walk could map (another user's, a kernel socket, one held outside
+    // this pid namespace) are retried at most once a minute, and only when a process was
+    // created since: on a busy host new processes come every second, and each retry lists /proc.
     const bool all_tried = std::all_of(unmapped.begin(), unmapped.end(), [&](auto i) { return unmappable.contains(i); });
-    if (!unmapped.empty() && !(all_tried && last_pid_mapped != 0 && last_pid() == last_pid_mapped)) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!unmapped.empty() &&
+        (!all_tried || (now - last_mapping >= unmapped_retry && last_pid() != last_pid_mapped))) {
+      last_mapping = now;
       if (map_inodes(unmapped)) changed = true;
     }
     log_unmapped();
@@ -225,10 +237,9 @@ struct process_listener::state {
     else sink->on_synced(name);
   }
 
-  static bool process_exists(int pid) {
-    struct ::stat st {};
-    return ::stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0;
-  }
+  /// kill(pid, 0): one syscall without a path lookup (an idle poll asks it of every main
+  /// process); EPERM means it exists but belongs to someone else.
+  static bool process_exists(int pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
 
   /// Reads /proc/PID/fd and records PID as a holder of every listening inode it holds.
   /// Returns true when it holds one.
@@ -260,35 +271,65 @@ struct process_listener::state {
     return holds;
   }
 
-  /// Finds the holders of `unmapped`: processes not seen before first (with the ancestors of
-  /// those that hold one, for a parent that opened the socket before forking), then, for inodes
-  /// still unmapped that no full walk has tried yet, every process. True when any was found.
+  /// Finds the holders of `unmapped`, cheapest guesses first:
+  ///   1. every process not seen at the last mapping (a new server: a listing of /proc and its
+  ///      own fd folder);
+  ///   2. while an inode no full walk has tried is left: the processes that already hold a
+  ///      listening socket or run as the owner of such an inode (the socket's uid from the dump;
+  ///      /proc/PID's owner is the process's uid), newest first, until none is left;
+  ///   3. then every other process, newest first (a late listener is most often young), until
+  ///      none is left; an inode not found by this complete walk is retried only for new
+  ///      processes.
+  /// Then the ancestors of each process found (a parent that opened the socket before forking
+  /// is the main holder). True when any inode was mapped.
   bool map_inodes(const std::set<std::uint64_t>& unmapped) {
     last_pid_mapped = last_pid();
     const auto pids = list_pids();
     fd_dirs_denied = 0;
     std::set<int> walked;
     std::set<int> found_by;
+    const auto visit = [&](int pid) {
+      if (!walked.insert(pid).second || !walk(pid)) return false;
+      found_by.insert(pid);
+      return true;
+    };
+    const auto untried_owners = [&] {
+      std::set<std::uint32_t> uids;
+      for (auto inode : unmapped) {
+        if (!holders.contains(inode) && !unmappable.contains(inode)) uids.insert(sockets.at(inode).uid);
+      }
+      return uids;
+    };
     for (int pid : pids) {
-      if (seen_pids.contains(pid)) continue;
-      walked.insert(pid);
-      if (walk(pid)) found_by.insert(pid);
+      if (!seen_pids.contains(pid)) visit(pid);
     }
     seen_pids = pids;
-    for (int pid : found_by) {
-      for (auto parent = parent_of.find(pid); parent != parent_of.end() && parent->second > 1;) {
-        const int ppid = parent->second;
-        if (walked.contains(ppid) || !walked.insert(ppid).second || !walk(ppid)) break;
-        parent = parent_of.find(ppid);
+    auto owners = untried_owners();
+    bool complete = false;  // every process walked
+    if (!owners.empty()) {
+      ++guided_walks;
+      std::set<int> known;
+      for (const auto& [inode, pids_of] : holders) known.insert(pids_of.begin(), pids_of.end());
+      for (auto pid = pids.rbegin(); pid != pids.rend() && !owners.empty(); ++pid) {
+        struct ::stat st {};
+        const bool likely = known.contains(*pid) ||
+                            (::stat(("/proc/" + std::to_string(*pid)).c_str(), &st) == 0 && owners.contains(st.st_uid));
+        if (likely && visit(*pid)) owners = untried_owners();
+      }
+      if (!owners.empty()) {
+        ++full_walks;
+        for (auto pid = pids.rbegin(); pid != pids.rend() && !owners.empty(); ++pid) {
+          if (visit(*pid)) owners = untried_owners();
+        }
+        complete = !owners.empty();
       }
     }
-    bool full_walk = false;
-    for (auto inode : unmapped) {
-      if (!holders.contains(inode) && !unmappable.contains(inode)) full_walk = true;
-    }
-    if (full_walk) {
-      for (int pid : pids) {
-        if (walked.insert(pid).second) walk(pid);
+    for (int pid : std::set<int>(found_by)) {
+      for (int at = pid;;) {
+        const auto parent = parent_of.find(at);
+        if (parent == parent_of.end() || parent->second <= 1 || !pids.contains(parent->second)) break;
+        at = parent->second;
+        if (!found_by.contains(at) && !visit(at)) break;
       }
     }
     bool found = false;
@@ -296,11 +337,13 @@ struct process_listener::state {
       if (holders.contains(inode)) {
         unmappable.erase(inode);
         found = true;
-      } else if (full_walk) {
+      } else if (complete) {
         unmappable.insert(inode);
       }
     }
     std::erase_if(parent_of, [&](const auto& p) { return !pids.contains(p.first); });
+    log->debug("listener={} mapping: {} of {} processes' fd folders read ({} guided walks, {} walks beyond them since start)",
+               name, walked.size(), pids.size(), guided_walks, full_walks);
     return found;
   }
 

@@ -12,5 +12,6 @@ int run_fake_engine(const options& opt);  ///< a standalone fake engine for the 
 int run_kubelet(const options& opt);      ///< parse + diff + resolve per poll
 int run_writer(const options& opt);       ///< configs written/s
 int run_real_docker(const options& opt);  ///< real dockerd: start -> file, floor, removal, Prometheus
+int run_process(const options& opt);      ///< process listener: port open -> file, idle and change CPU, peers
 
 }  // namespace autodiscd::bench

@@ -19,6 +19,8 @@ constexpr const char* usage = R"(usage: autodiscd_bench COMMAND [--option value]
   fake-engine --containers 1000 --inspect-delay-ms 1 --socket-link PATH [--events-per-s M]
   real-docker --socket PATH --output DIR --containers 200 --image localtest/busybox:latest
               [--prometheus-port P --prometheus-containers 20]
+  process     --interval-ms 1000 --starts 50 --processes 1000 --sockets 100 --idle-s 60 --changes 10
+              --peers-repeat 20   (the build's autodiscd with a process listener, on this host)
   smoke       every in-process figure with tiny sizes; fails when a final state is wrong
 )";
 
@@ -54,6 +56,7 @@ int main(int argc, char** argv) {
     if (command == "kubelet") return autodiscd::bench::run_kubelet(opt);
     if (command == "writer") return autodiscd::bench::run_writer(opt);
     if (command == "real-docker") return autodiscd::bench::run_real_docker(opt);
+    if (command == "process") return autodiscd::bench::run_process(opt);
     if (command == "smoke") return smoke();
   } catch (const std::exception& e) {
     std::cerr << "autodiscd_bench " << command << ": " << e.what() << std::endl;

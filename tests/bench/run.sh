@@ -8,6 +8,7 @@
 #   QUICK=1 tests/bench/run.sh         # tiny sizes, to check the script itself (figures meaningless)
 #   IDLE_SECONDS=60 REPEAT=3 BUILD=/path/to/build OUT=docs/benchmarks.md   (defaults shown)
 #   NO_BUILD=1                         # use the binaries already built in $BUILD
+#   ONLY=process                       # only section 8 (the process listener), into $OUT as it is
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build-bench}
@@ -50,6 +51,58 @@ figure() {
   echo "run.sh: $cmd" >&2
   "$@" >>"$DOC"
 }
+
+# Section 8 (defined here so that ONLY=process can run it alone).
+process_section() {
+  say "## 8. Process listener: port opened -> config file, idle cost, one change, the peers' method"
+  say ""
+  say "Targets (issue 14): port opened -> file p50 <= 600 ms, p99 <= 1,100 ms at interval 1 s; idle"
+  say "<= 100 ms CPU per minute with 1,000 extra processes and 100 listening sockets; one change"
+  say "<= 20 ms CPU. The build's autodiscd with a \`type: process\` listener (interval 1 s) on this host;"
+  say "the benchmark forks the extra processes (comm adbench-idle / adbench-srv), each server child"
+  say "opens a listening socket on 127.0.0.1 when told, at a random phase of the interval, and the"
+  say "file is seen by inotify. The daemon's CPU is its threads' time on a CPU (schedstat). The"
+  say "peers' method (OpenTelemetry host_observer, every interval: /proc/net/tcp* and every"
+  say "/proc/PID/fd) is timed in the benchmark process on the same host, during the same run."
+  say "Measured $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$ROOT" rev-parse --short HEAD), load $(cut -d' ' -f1-3 /proc/loadavg) at the start."
+  say ""
+  if [ "$(id -u)" != 0 ]; then say "(the row \"as nobody\" needs root: skipped)"; say ""; fi
+  figure "$BENCH" process $PROCESS_ARGS
+  say ""
+}
+if [ "$QUICK" = 1 ]; then
+  PROCESS_ARGS="--interval-ms 100 --starts 3 --processes 20 --sockets 3 --idle-s 1 --changes 1 --peers-repeat 2"
+else
+  PROCESS_ARGS="--interval-ms 1000 --starts 50 --processes 1000 --sockets 100 --idle-s $IDLE_SECONDS --changes 10 --peers-repeat 20"
+fi
+# ONLY=process: just section 8, put in place of its old text in $OUT (or before the callgrind
+# section when $OUT has none), and the reading (analysis.md) copied again; the rest of $OUT is
+# left as it was.
+if [ "${ONLY:-}" = process ]; then
+  process_section
+  python3 - "$OUT" "$DOC" "$ROOT/tests/bench/analysis.md" <<'PY'
+import sys
+out, new, reading = sys.argv[1], open(sys.argv[2]).read(), open(sys.argv[3]).read()
+text = open(out).read()
+# The hand-written reading (analysis.md) is copied again: it may speak of section 8.
+head = "## Reading the figures"
+if head in text:
+    a = text.index(head)
+    b = text.index("\n---\n", a)
+    text = text[:a] + reading.rstrip("\n") + "\n\n" + text[b + 1:]
+head = "## 8. Process listener"
+if head in text:
+    a = text.index(head)
+    b = text.find("\n## ", a + 1)
+    text = text[:a] + new.rstrip("\n") + "\n\n" + text[b + 1:]
+else:
+    a = text.index("## CPU as instruction counts")
+    text = text[:a] + new.rstrip("\n") + "\n\n" + text[a:]
+open(out, "w").write(text)
+PY
+  echo "run.sh: section 8 written into $OUT" >&2
+  exit 0
+fi
 
 cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 {
@@ -196,6 +249,9 @@ say "One config per call of config_writer::apply (as when events arrive one by o
 say "changed file is written to a hidden temp file, fsynced, renamed, and the folder fsynced."
 say ""
 figure "$BENCH" writer --configs "$WRITER" --repeat "$REPEAT"
+
+# --- 8: process listener (process_section, above) ----------------------------------------
+process_section
 
 # --- instruction counts (noise-free CPU figures) -------------------------------------------
 say "## CPU as instruction counts (callgrind)"
