@@ -6,6 +6,8 @@
 #   /etc/autodiscd/templates/<check>.d/*.yaml  example templates (conffiles)
 #   /var/lib/autodiscd/conf.d/                 the output folder (owned by the autodiscd user)
 #   /usr/share/doc/autodiscd/, /usr/share/man/man1/autodiscd.1.gz
+#   /usr/share/doc/autodiscd/examples/process-listener.conf
+#                                              the process listener's drop-in, inactive until copied
 # Maintainer scripts (packaging/debian/) create and remove the autodiscd system user.
 
 set(AUTODISCD_PKG_DIR ${CMAKE_SOURCE_DIR}/packaging)
@@ -41,6 +43,10 @@ if(AUTODISCD_GZIP)
 endif()
 install(FILES ${AUTODISCD_PKG_DIR}/debian/copyright ${CMAKE_SOURCE_DIR}/README.md
         DESTINATION /usr/share/doc/autodiscd COMPONENT daemon)
+# An example in Debian's place for examples: the drop-in the process listener needs, which the
+# administrator copies to /etc/systemd/system/autodiscd.service.d/ when enabling that listener.
+install(FILES ${CMAKE_SOURCE_DIR}/systemd/process-listener.conf
+        DESTINATION /usr/share/doc/autodiscd/examples COMPONENT daemon)
 
 # conffiles: every file installed under /etc.
 file(GLOB_RECURSE AUTODISCD_TEMPLATE_FILES RELATIVE ${CMAKE_SOURCE_DIR}/examples/templates

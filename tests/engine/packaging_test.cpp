@@ -330,7 +330,8 @@ TEST_CASE("kubernetes: manifests parse and refer to each other, the ConfigMap co
 TEST_CASE("systemd: the packaged unit under a real systemd (nspawn)", "[packaging][nspawn]") {
   // Boots this machine's own OS under systemd-nspawn on a throwaway overlay, installs the .deb
   // and drives the unit: start without Docker, reload, TLS listeners, a unix status socket,
-  // Docker started later, the watchdog, stop, exit 78 (tests/engine/packaging/systemd_test.sh).
+  // Docker started later, the watchdog, stop, exit 78, the process listener without and with
+  // its packaged drop-in (tests/engine/packaging/systemd_test.sh).
   std::string missing;
   if (::geteuid() != 0) missing = "it is not running as root (it mounts an overlay and boots a container)";
   else if (run("command -v systemd-nspawn").code != 0)
@@ -359,5 +360,6 @@ TEST_CASE("systemd: the packaged unit under a real systemd (nspawn)", "[packagin
             << figure(r.output, "ready_ms") << " ms, reload applied " << figure(r.output, "reload_applied_ms")
             << " ms, docker pickup " << figure(r.output, "docker_pickup_ms") << " ms, watchdog restart "
             << figure(r.output, "watchdog_restart_ms") << " ms, stop " << figure(r.output, "stop_ms")
+            << " ms, process listener with the drop-in " << figure(r.output, "process_discovered_ms")
             << " ms, whole test " << figure(r.output, "wall_ms") << " ms\n";
 }

@@ -44,7 +44,7 @@ dpkg-deb -c "$deb" > "$work/contents"
 for path in ./usr/bin/autodiscd ./lib/systemd/system/autodiscd.service ./etc/autodiscd/autodiscd.yaml \
             ./etc/autodiscd/templates/redisdb.d/auto_conf.yaml ./var/lib/autodiscd/conf.d/ \
             ./usr/share/doc/autodiscd/copyright ./usr/share/doc/autodiscd/changelog.gz \
-            ./usr/share/man/man1/autodiscd.1.gz; do
+            ./usr/share/man/man1/autodiscd.1.gz ./usr/share/doc/autodiscd/examples/process-listener.conf; do
   grep -q " $path\$" "$work/contents" || { cat "$work/contents"; fail "the package lacks $path"; }
 done
 dpkg-deb -f "$deb" Depends > "$work/depends"
@@ -62,6 +62,9 @@ for lib in $(objdump -p "$work/x/usr/bin/autodiscd" | awk '/NEEDED/ { print $2 }
   grep -q "\b$pkg\b" "$work/depends" || fail "Depends lacks $pkg (for $lib): $(cat "$work/depends")"
 done
 ! readelf -S "$work/x/usr/bin/autodiscd" | grep -q '\.symtab' || fail "the binary is not stripped"
+# The process listener's drop-in, as systemd/README.md tells the administrator to copy it.
+cmp -s "$work/x/usr/share/doc/autodiscd/examples/process-listener.conf" "$src/systemd/process-listener.conf" ||
+  fail "the package's examples/process-listener.conf differs from systemd/process-listener.conf"
 # The control archive goes to a file first: in a pipe, tar may exit at the archive's end
 # marker while dpkg-deb still writes padding, and the EPIPE fails the pipeline under
 # pipefail (it did once in a CI check: "no postinst in the package").

@@ -11,6 +11,9 @@
 #   D  the watchdog: a daemon that stops pinging (SIGSTOP) is killed and restarted
 #   E  `systemctl stop`: clean and quick
 #   F  a broken config: exit 78, not restarted
+#   G  the process listener (`type: process`): without the drop-in, a netlink error and nothing
+#      found; with the packaged drop-in installed as systemd/README.md says, a redis-server of
+#      another user discovered (its config written), its password nowhere in output or journal
 #   tests/engine/packaging/systemd_test.sh DEB
 # AUTODISCD_NSPAWN_FAKE_DOCKER=1 skips dockerd and uses the fake Docker API (to test that path).
 # Each check prints PASS: or FAIL: with its evidence (journal lines) and timings (key=value);
@@ -382,6 +385,117 @@ else
   fail "F: not failed with status 78: $(state)"
 fi
 journal "$c_f" | evidence 6
+
+# --- G: the process listener under the packaged unit, without and with the shipped drop-in.
+echo "== G: process listener: another user's redis-server, without and with the drop-in"
+dropin_src=/usr/share/doc/autodiscd/examples/process-listener.conf
+dropin_dst=/etc/systemd/system/autodiscd.service.d/process-listener.conf
+g_unit="redis-g-$run"
+g_port=$(( 20000 + $$ % 20000 ))
+g_secret="secret-$run-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+# A redis template that uses the discovered address (the shipped one has port 6379 written in).
+mkdir -p "$NSPAWN_ROOT/etc/autodiscd/test-templates/redisdb.d"
+printf "ad_identifiers: [redis]\ninit_config:\ninstances:\n  - host: '%%%%host%%%%'\n    port: '%%%%port%%%%'\n" \
+  > "$NSPAWN_ROOT/etc/autodiscd/test-templates/redisdb.d/auto_conf.yaml"
+# trace: the command line (with the password) must stay out of the logs at every level.
+cat > "$conf" <<'EOF'
+listeners:
+  - type: process
+    interval: 1s
+templates:
+  dirs: [/etc/autodiscd/test-templates]
+output:
+  dir: /var/lib/autodiscd/conf.d
+status:
+  listen: 127.0.0.1:5009
+log:
+  level: trace
+EOF
+ns autodiscd check-config --config /etc/autodiscd/autodiscd.yaml > "$NSPAWN_DIR/check-g.log" 2>&1 ||
+  fail "G: check-config on the process listener's config: $(tr '\n' ' ' < "$NSPAWN_DIR/check-g.log")"
+c_g="$(cursor)"
+g_start=$(ms)
+# redis-server is masked as a service here (nspawn-lib.sh): a transient unit as user redis, with
+# the password on its command line. A description of our own: systemd would log the command line.
+ns systemd-run --quiet --unit="$g_unit" --description="redis-server for check G" --uid=redis --gid=redis \
+  /usr/bin/redis-server --port "$g_port" --bind 127.0.0.1 --save '' --appendonly no --requirepass "$g_secret"
+redis_up() { ns env REDISCLI_AUTH="$g_secret" redis-cli -p "$g_port" ping | grep -qx PONG; }
+g_services() { ns curl -sf --max-time 2 http://127.0.0.1:5009/services; }
+redis_file=""
+g_discovered=""
+if ! wait_for 20 "redis-server on port $g_port" redis_up; then
+  fail "G: the transient redis-server did not answer on port $g_port: $(ns systemctl status --no-pager "$g_unit" 2>&1 | tail -5 | tr '\n' ' ')"
+else
+  redis_pid="$(ns systemctl show -p MainPID --value "$g_unit")"
+  redis_user="$(ns stat -c %U "/proc/$redis_pid")"
+  redis_file="$NSPAWN_ROOT/var/lib/autodiscd/conf.d/redisdb.d/process___$redis_pid.yaml"
+  echo "redis_up_ms=$waited_ms pid=$redis_pid user=$redis_user port=$g_port"
+
+  # (a) The packaged unit as it is: no AF_NETLINK, other processes hidden, no capabilities.
+  # --no-block: a listener that never syncs keeps the unit activating until startup_grace.
+  ns systemctl reset-failed autodiscd
+  ns systemctl --no-block restart autodiscd
+  netlink_error() { journal "$c_g" | grep -q 'listener=process kind=netlink'; }
+  g_a_start=$(ms)
+  if wait_for 20 "the process listener's netlink error" netlink_error && wait_for 10 "/services" g_services; then
+    netlink_ms=$(( $(ms) - g_a_start ))
+    daemon_user="$(ns stat -c %U "/proc/$(prop MainPID)")"
+    if ! g_services | grep -q '"process://' && [ ! -e "$redis_file" ]; then
+      pass "G(a): without the drop-in the daemon (user $daemon_user) logs the netlink error within ${netlink_ms} ms of its restart and finds no process: /services answers with no process:// service, no redisdb.d/$(basename "$redis_file")"
+    else
+      fail "G(a): without the drop-in a process was found: $(g_services | grep -o '"process://[0-9]*"' | paste -sd' ' -)"
+    fi
+  else
+    fail "G(a): without the drop-in, no netlink error logged (or no /services) within the deadline: $(state)"
+  fi
+  journal "$c_g" | grep -E 'kind=netlink|unmapped' | evidence 3
+
+  # (b) With the drop-in installed as systemd/README.md says.
+  c_g2="$(cursor)"
+  g_b_start=$(ms)
+  if ! { ns install -D -m 0644 "$dropin_src" "$dropin_dst" && ns systemctl daemon-reload &&
+         ns timeout 30 systemctl restart autodiscd; }; then
+    fail "G(b): installing the drop-in and restarting: $(state)"
+  fi
+  redis_config() { grep -qE "^ *- host: [\"']?127\\.0\\.0\\.1[\"']?$" "$redis_file" && grep -qE "^ *port: [\"']?${g_port}[\"']?$" "$redis_file"; }
+  if wait_for 20 "$redis_file" redis_config; then
+    discovered_ms=$(( $(ms) - g_b_start ))
+    g_discovered=1
+    daemon_user="$(ns stat -c %U "/proc/$(prop MainPID)")"
+    echo "process_discovered_ms=$discovered_ms (drop-in installed -> the other user's redis config written)"
+    pass "G(b): with the drop-in, redis-server of user $redis_user (pid $redis_pid) discovered by the daemon running as $daemon_user: redisdb.d/$(basename "$redis_file") with host 127.0.0.1 and port $g_port, ${discovered_ms} ms after installing the drop-in (daemon-reload, restart)"
+    sed -n '/^instances:/,$p' "$redis_file" | evidence 6
+  else
+    fail "G(b): with the drop-in, no $redis_file with host 127.0.0.1 and port $g_port within 20 s: $(state); files: $(cd "$NSPAWN_ROOT/var/lib/autodiscd/conf.d" && find . -type f | paste -sd' ' -)"
+    journal "$c_g2" | grep -v ' trace ' | evidence 8
+  fi
+  # The password: nowhere in the output folder (and the daemon's state), /services,
+  # `autodiscd services`, or the whole journal since the check began (the daemon at trace level).
+  ns autodiscd services --config /etc/autodiscd/autodiscd.yaml > "$NSPAWN_DIR/services-g.json" 2> "$NSPAWN_DIR/services-g.err"
+  g_services > "$NSPAWN_DIR/services-g-daemon.json"
+  journal_all() { ns journalctl -q --no-pager -o cat --after-cursor="$c_g"; }
+  journal_all > "$NSPAWN_DIR/journal-g.txt"
+  daemon_lines="$(journal "$c_g" | grep -c 'listener=process')"
+  leaks="$(grep -rlF -- "$g_secret" "$NSPAWN_ROOT/var/lib/autodiscd" "$NSPAWN_DIR/services-g.json" \
+             "$NSPAWN_DIR/services-g.err" "$NSPAWN_DIR/services-g-daemon.json" "$NSPAWN_DIR/journal-g.txt" 2>/dev/null)"
+  if [ -z "$leaks" ] && grep -q "\"process://$redis_pid\"" "$NSPAWN_DIR/services-g.json" &&
+     grep -q "\"process://$redis_pid\"" "$NSPAWN_DIR/services-g-daemon.json" && [ "$daemon_lines" -gt 0 ]; then
+    pass "G(b): the password is nowhere: not in /var/lib/autodiscd ($(find "$NSPAWN_ROOT/var/lib/autodiscd" -type f | wc -l) files), the daemon's /services, \`autodiscd services\` (both list process://$redis_pid), nor the journal since G began ($(wc -l < "$NSPAWN_DIR/journal-g.txt") lines, $daemon_lines of them the daemon's listener=process at trace level)"
+  else
+    fail "G(b): password leaked in: ${leaks:-nothing}; process://$redis_pid in autodiscd services: $(grep -c "process://$redis_pid" "$NSPAWN_DIR/services-g.json"), in /services: $(grep -c "process://$redis_pid" "$NSPAWN_DIR/services-g-daemon.json"); daemon lines: $daemon_lines"
+  fi
+fi
+# The transient redis goes; so does its config.
+ns systemctl stop "$g_unit" > /dev/null 2>&1
+if [ -n "$g_discovered" ]; then
+  redis_gone() { [ ! -e "$redis_file" ]; }
+  if wait_for 10 "$redis_file removed" redis_gone; then
+    pass "G: redis-server stopped, its config removed ${waited_ms} ms later"
+  else
+    fail "G: redis-server stopped ($(ns systemctl show -p ActiveState --value "$g_unit")), its config still there after 10 s"
+  fi
+fi
+echo "g_ms=$(( $(ms) - g_start )) (check G from the redis start, restarts included)"
 
 echo "systemd_test: failures=$failures wall_ms=$(( $(ms) - test_start_ms ))"
 [ "$failures" -eq 0 ]
