@@ -170,6 +170,13 @@ struct process_listener::state {
   bool rebuild_pending = false;        ///< a young process or a removal grace is waiting
   std::map<int, std::string> user_names;
   service_map services;
+  /// What each main process was built into at the last rebuild, and from which sockets; no
+  /// service for one in a container that is skipped.
+  struct built_process {
+    std::vector<listening_socket> owned;
+    std::optional<service> svc;
+  };
+  std::map<int, built_process> built;
   std::map<std::string, std::chrono::steady_clock::time_point> gone_since;
 
   std::size_t fd_dirs_read = 0;    ///< since start
@@ -402,18 +409,32 @@ struct process_listener::state {
     for (const auto& [inode, main] : main_holders(holders, parent_of)) {
       if (auto s = sockets.find(inode); s != sockets.end()) by_process[main].push_back(s->second);
     }
+    // A main process whose sockets are the same as at the last rebuild keeps what it was built
+    // into (its /proc files are not read again): a change then reads only the processes it
+    // touched. A reused pid comes with other sockets, so it is read afresh.
     service_map next;
-    for (const auto& [pid, owned] : by_process) {
+    std::map<int, built_process> now_built;
+    for (auto& [pid, owned] : by_process) {
+      if (auto it = built.find(pid); it != built.end() && it->second.owned == owned) {
+        if (it->second.svc) next.emplace(it->second.svc->id, *it->second.svc);
+        now_built.insert(built.extract(it));
+        continue;
+      }
       auto facts = read_facts(pid);
       if (!facts) continue;  // exited since: its sockets vanish from the next dump
-      if (facts->in_container && !settings.include_containers) continue;
+      if (facts->in_container && !settings.include_containers) {
+        now_built.emplace(pid, built_process{std::move(owned), std::nullopt});
+        continue;
+      }
       if (facts->age < settings.min_age) {
         rebuild_pending = true;
         continue;
       }
       auto svc = build_process_service(*facts, owned, settings.rules, name, hostname);
-      next.emplace(svc.id, std::move(svc));
+      next.emplace(svc.id, svc);
+      now_built.emplace(pid, built_process{std::move(owned), std::move(svc)});
     }
+    built = std::move(now_built);
     keep_in_grace(services, next, gone_since, std::chrono::steady_clock::now(), settings.removal_grace);
     if (!gone_since.empty()) rebuild_pending = true;
     auto delta = diff_services(services, next);

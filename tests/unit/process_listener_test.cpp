@@ -137,6 +137,16 @@ TEST_CASE("process listener: this process's socket is a service until it closes"
     CHECK(sink.find(child2.pid()) == nullptr);
     CHECK(sink.has_port(me, tcp->port, std::to_string(tcp->port) + "/tcp"));
   }
+  SECTION("a second socket opened, then closed: the service follows its ports") {
+    // A rebuild reuses a process's service only while its sockets are the same.
+    auto second = std::make_unique<local_socket>(SOCK_STREAM);
+    const int port2 = second->port;
+    const auto name2 = std::to_string(port2) + "/tcp";
+    REQUIRE(run_until(io, [&] { return sink.has_port(me, port2, name2); }));
+    second.reset();
+    CHECK(run_until(io, [&] { return sink.find(me) != nullptr && !sink.has_port(me, port2, name2); }));
+    CHECK(sink.has_port(me, tcp->port, std::to_string(tcp->port) + "/tcp"));
+  }
   SECTION("closed: the service ends") {
     tcp.reset();
     CHECK(run_until(io, [&] { return sink.find(me) == nullptr; }));
