@@ -196,6 +196,20 @@ void check_autodiscd_pod(const manifests& m, const YAML::Node& pod_spec, const s
   CHECK(check.output.find("templates: " + std::to_string(template_files) + " loaded") != std::string::npos);
 }
 
+/// The .deb of this build, made by cpack into `dir`; its path.
+std::string build_deb(const temp_dir& dir) {
+  const auto build_dir = fs::path(binary).parent_path().string();
+  const auto pkg = run("cd " + quote(build_dir) + " && cpack -G DEB -B " + quote(dir.str()));
+  INFO(pkg.output);
+  REQUIRE(pkg.code == 0);
+  std::string deb;
+  for (const auto& e : fs::directory_iterator(dir.path())) {
+    if (e.path().extension() == ".deb") deb = e.path().string();
+  }
+  REQUIRE_FALSE(deb.empty());
+  return deb;
+}
+
 }  // namespace
 
 TEST_CASE("systemd unit: systemd-analyze verify passes, offline security exposure <= 2.0",
@@ -250,15 +264,7 @@ TEST_CASE("container sidecar: image from the .deb's files, docker socket and out
     return;
   }
   temp_dir dir("autodiscd-sidecar-deb");
-  const auto build_dir = fs::path(binary).parent_path().string();
-  const auto pkg = run("cd " + quote(build_dir) + " && cpack -G DEB -B " + quote(dir.str()));
-  INFO(pkg.output);
-  REQUIRE(pkg.code == 0);
-  std::string deb;
-  for (const auto& e : fs::directory_iterator(dir.path())) {
-    if (e.path().extension() == ".deb") deb = e.path().string();
-  }
-  REQUIRE_FALSE(deb.empty());
+  const auto deb = build_deb(dir);
   const auto r = run(quote(scripts + "/sidecar_test.sh") + " " + quote(deb));
   INFO(r.output);
   REQUIRE(r.code == 0);
@@ -342,15 +348,7 @@ TEST_CASE("systemd: the packaged unit under a real systemd (nspawn)", "[packagin
     return;
   }
   temp_dir dir("autodiscd-nspawn-deb");
-  const auto build_dir = fs::path(binary).parent_path().string();
-  const auto pkg = run("cd " + quote(build_dir) + " && cpack -G DEB -B " + quote(dir.str()));
-  INFO(pkg.output);
-  REQUIRE(pkg.code == 0);
-  std::string deb;
-  for (const auto& e : fs::directory_iterator(dir.path())) {
-    if (e.path().extension() == ".deb") deb = e.path().string();
-  }
-  REQUIRE_FALSE(deb.empty());
+  const auto deb = build_deb(dir);
   const auto r = run(quote(scripts + "/systemd_test.sh") + " " + quote(deb));
   INFO(r.output);
   std::cout << r.output;
