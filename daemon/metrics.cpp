@@ -114,6 +114,8 @@ std::string render_metrics(const app& a) {
   static constexpr counter_family counters[] = {
       {"events", "listener_events_received_total", "Events received from the listener's source."},
       {"polls", "listener_polls_total", "Polls (full reads) of the listener's source."},
+      {"unchanged_polls", "listener_unchanged_polls_total",
+       "Polls whose body was byte-identical to the last good one (not parsed again; kubelet, ECS)."},
       {"reconnects", "listener_reconnects_total", "Reconnections of the listener to its source."},
       {"resyncs", "listener_resyncs_total", "Full resyncs of the listener after a gap."},
   };

@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "listeners/body_memo.hpp"
 #include "listeners/http/http_client.hpp"
 #include "listeners/listener.hpp"
 #include "listeners/log.hpp"
@@ -31,6 +32,7 @@ struct poller_core {
   service_sink* sink = nullptr;
   bool stopped = false;
   service_map services;  ///< what the last good poll reported
+  body_memo last_body;   ///< the body of the last good poll (an identical one is not parsed)
   net::cancellation_signal cancel;
 
   /// A good poll found `next`: reports the differences (if any), then that it synced.
@@ -40,6 +42,12 @@ struct poller_core {
     if (!delta.empty()) sink->on_delta(name, std::move(delta));
     sink->on_synced(name);
   }
+  /// A poll whose body is the last good one (body_memo): nothing changed, synced.
+  void report_unchanged() {
+    sink->on_count(name, "unchanged_polls");
+    sink->on_synced(name);
+  }
+
   /// No more reports; the request in flight and the wait are cancelled.
   void stop() {
     if (stopped) return;

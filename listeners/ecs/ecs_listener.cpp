@@ -85,6 +85,13 @@ net::awaitable<void> poll_once(std::shared_ptr<ecs_listener::state> s) {
     s->report_error(result.error.kind, where + ": " + result.error.message + " (keeping the known services)");
     co_return;
   }
+  // The task metadata is byte-identical from poll to poll until something changes: the same
+  // body is not parsed, diffed or resolved again.
+  const auto body = fingerprint(result.response->body);
+  if (s->last_body.unchanged(body, std::chrono::system_clock::now())) {
+    s->report_unchanged();
+    co_return;
+  }
   ecs_task_options options;
   options.listener_name = s->settings.name;
   options.version = s->endpoint.version;
@@ -98,6 +105,7 @@ net::awaitable<void> poll_once(std::shared_ptr<ecs_listener::state> s) {
     s->report_error("task_not_running", where + ": the task is " + task.task_status + ", not RUNNING yet");
     co_return;
   }
+  s->last_body.remember(body, std::nullopt);
   s->report(std::move(task.services));
 }
 

@@ -120,15 +120,26 @@ net::awaitable<void> poll_once(std::shared_ptr<kubelet_listener::state> s) {
                               kubelet_error_hint(s->settings, kind, status, sent_token));
     co_return;
   }
+  // A node's /pods is byte-identical from poll to poll until something changes: the same
+  // body is not parsed, diffed or resolved again (until a finished pod in it expires).
+  const auto body = fingerprint(result.response->body);
+  const auto now = std::chrono::system_clock::now();
+  if (s->last_body.unchanged(body, now)) {
+    s->report_unchanged();
+    co_return;
+  }
+  std::optional<std::chrono::system_clock::time_point> expires;
   kubelet_pod_options options;
   options.listener_name = s->settings.name;
   options.pod_expiration = s->settings.pod_expiration;
-  options.now = std::chrono::system_clock::now();
+  options.now = now;
+  options.next_expiry = &expires;
   service_map next;
   if (auto error = parse_pod_list(result.response->body, options, next)) {
     s->report_error("parse", "GET " + s->client.endpoint().describe() + "/pods: " + *error);
     co_return;
   }
+  s->last_body.remember(body, expires);
   s->report(std::move(next));
 }
 

@@ -119,7 +119,13 @@ bool pod_expired(const input_json& status, std::string_view phase, const kubelet
       if (when && (!finished || *when > *finished)) finished = when;
     }
   }
-  return finished && options.now - *finished > options.pod_expiration;
+  if (!finished) return false;
+  if (options.now - *finished > options.pod_expiration) return true;
+  if (auto* next = options.next_expiry) {
+    const auto at = *finished + options.pod_expiration;
+    if (!*next || at < **next) *next = at;
+  }
+  return false;
 }
 
 bool condition_true(const input_json& status, std::string_view type) {

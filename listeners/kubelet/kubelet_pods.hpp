@@ -20,6 +20,10 @@ struct kubelet_pod_options {
   std::chrono::milliseconds pod_expiration = std::chrono::minutes(15);
   /// "Now", for the expiration; tests pass a fixed time.
   std::chrono::system_clock::time_point now = std::chrono::system_clock::now();
+  /// Out, when set: the earliest moment a finished pod of this list that is not expired yet
+  /// will expire (left as it is when none will): until then the same body maps to the same
+  /// services.
+  std::optional<std::chrono::system_clock::time_point>* next_expiry = nullptr;
 };
 
 /// Parses a `/pods` body and maps it with pods_to_services(). Returns why the body is not a

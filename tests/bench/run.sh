@@ -265,7 +265,7 @@ if command -v valgrind >/dev/null; then
   kube_ir() {
     valgrind --tool=callgrind --callgrind-out-file="$WORK/kube.$1.out" \
       --toggle-collect='autodiscd::bench::*kubelet_pipeline::poll*' \
-      "$BENCH" kubelet --pods "$2" --repeat "$1" --changed-percent 0 >/dev/null 2>"$WORK/kube.$1.err"
+      "$BENCH" kubelet --pods "$2" --repeat "$1" --changed-percent 0 --memo 0 >/dev/null 2>"$WORK/kube.$1.err"
     ir_of "$WORK/kube.$1.out"
   }
   say "| figure | instructions |"
@@ -301,7 +301,7 @@ if command -v valgrind >/dev/null; then
   say "| daemon process: start, connect, sync 0 containers, stop | $(printf "%'d" "$z") |"
   say "| daemon process: initial sync, per container (list, inspect, map, resolve, write), (Ir($n) - Ir(0)) / $n | $(printf "%'d" $(( (s - z) / n ))) |"
   say ""
-  say "Command: \`tests/bench/run.sh\` (this section: callgrind on \`autodiscd_bench kubelet --changed-percent 0\` with --toggle-collect on the poll, and on \`autodiscd run\` against \`autodiscd_bench fake-engine --inspect-delay-ms 0\`)."
+  say "Command: \`tests/bench/run.sh\` (this section: callgrind on \`autodiscd_bench kubelet --changed-percent 0 --memo 0\` with --toggle-collect on the poll, and on \`autodiscd run\` against \`autodiscd_bench fake-engine --inspect-delay-ms 0\`)."
 else
   say "(skipped: valgrind not installed)"
 fi

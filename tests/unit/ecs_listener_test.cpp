@@ -75,6 +75,8 @@ TEST_CASE("ecs listener: v4 through ECS_CONTAINER_METADATA_URI_V4, without taskW
   CHECK(w.server.count("/v4/abc/task") >= 2);
   CHECK(w.server.count("/v3/wrong/task") == 0);
   CHECK(w.sink.deltas.size() == 1);  // unchanged polls report nothing
+  // ...and, their body being byte-identical to the first, are not parsed again.
+  CHECK(w.sink.counts["unchanged_polls"] == w.sink.synced - 1);
 }
 
 TEST_CASE("ecs listener: v4 taskWithTags adds the task's tags", "[ecs][listener]") {

@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <ctime>
+
 #include <cstdio>
 #include <filesystem>
 
@@ -127,6 +129,41 @@ TEST_CASE("kubelet listener: HTTPS with a test CA and a bearer token, ready -> n
   REQUIRE(r.configs.size() == 1);
   CHECK_THAT(r.configs[0].content, Catch::Contains("port: 6379"));
   CHECK(w.sink.errors.empty());
+}
+
+/// A PodList with one pod that Succeeded at `finished` (seconds resolution, as the kubelet writes).
+std::string finished_pod_list(std::chrono::system_clock::time_point finished) {
+  const auto t = std::chrono::system_clock::to_time_t(finished);
+  std::tm utc{};
+  ::gmtime_r(&t, &utc);
+  char at[32];
+  std::strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return std::string(R"({"kind":"PodList","apiVersion":"v1","items":[{"metadata":{"name":"job-1","namespace":"default",)"
+                     R"("uid":"u-finished"},"spec":{"containers":[{"name":"work","image":"busybox"}]},)"
+                     R"("status":{"phase":"Succeeded","podIP":"10.0.0.9","containerStatuses":[{"name":"work",)"
+                     R"("containerID":"containerd://0123abcd","ready":false,"state":{"terminated":{"exitCode":0,)"
+                     R"("finishedAt":")") +
+         at + R"("}}}]}}]})";
+}
+
+TEST_CASE("kubelet listener: an unchanged body is not parsed again, and a finished pod in it still expires",
+          "[kubelet][listener]") {
+  kubelet_world w;
+  w.server->set_response("/pods", fake_response::ok(finished_pod_list(std::chrono::system_clock::now())));
+  auto s = w.settings();
+  s.pod_expiration = 3s;
+  w.start(s);
+  REQUIRE(w.run_until([&] { return w.sink.services.contains("kubernetes_pod://u-finished"); }));
+  const auto deltas = w.sink.deltas.size();
+  REQUIRE(w.run_until([&] { return w.sink.counts["unchanged_polls"] >= 3; }));
+  CHECK(w.sink.deltas.size() == deltas);
+  CHECK(w.sink.services.contains("kubernetes_pod://u-finished"));
+  // The body never changes, yet the pod expires (at most 3 s after its finishedAt second).
+  CHECK(w.run_until([&] { return w.sink.services.empty(); }, 8s));
+  CHECK(w.sink.errors.empty());
+  // A changed body is parsed at once.
+  w.server->set_response("/pods", fake_response::ok(kubelet_fixture("kubelet_podlist_container_ready.json")));
+  CHECK(w.run_until([&] { return w.sink.services.contains(redis_id); }));
 }
 
 TEST_CASE("kubelet listener: init container running -> terminated, creating, items null", "[kubelet][listener]") {
