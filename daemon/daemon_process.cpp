@@ -83,11 +83,13 @@ class daemon_process {
     }
     app_.on_files_changed = [this](const std::vector<std::string>& paths) { hook_.notify(paths); };
     app_.on_ready = [this] { report_started(); };
+    // Listening before the app starts: READY=1 (sent from app_.start() when every listener
+    // syncs at once) promises that /healthz and /readyz answer.
+    start_status_server();
     if (auto start_error = app_.start()) {
       log->critical("{}", *start_error);
       return 1;
     }
-    start_status_server();
     log->info("started: version={} listeners={} output={} status={}", version, config_.listeners.size(),
               config_.output_dir, config_.status_listen);
     wait_signal();
