@@ -15,6 +15,8 @@
 #include <set>
 #include <sstream>
 
+#include "listeners/log.hpp"
+
 namespace autodiscd {
 namespace fs = std::filesystem;
 namespace {
@@ -290,6 +292,9 @@ void config_writer::write_files(const std::vector<file_write>& files, const std:
     // writes overlap and the file system commits them together (about 4x faster than one
     // fsync after another on ext4; tests/bench `sync`).
     for (auto& [t, content] : temps) ::sync_file_range(t.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    // The journal's new lines go to the disk with them: its fdatasync below then waits for
+    // little more than its size (one sync less on the path of a lone new file).
+    if (!journal_synced && !temps.empty()) ::sync_file_range(journal_fd_, 0, 0, SYNC_FILE_RANGE_WRITE);
     for (auto& [t, content] : temps) {
       const bool ok = ::fdatasync(t.fd) == 0;
       const int saved = errno;
@@ -332,6 +337,7 @@ void config_writer::write_files(const std::vector<file_write>& files, const std:
         fail(t.relative, *content, "cannot rename into place", stats);
         continue;
       }
+      trace_stage("renamed", path);
       owned_[t.relative].hash = t.hash;
       failed_.erase(t.relative);
       dirs_to_sync.insert(parent_of(t.relative));

@@ -147,6 +147,7 @@ void app::resolve_and_write(const std::vector<std::string>& ids) {
     const auto it = services_.find(id);
     resolution result;
     if (it != services_.end()) result = resolve_service(it->second, templates_, env_);
+    trace_stage("resolved", id);
     auto& previous = resolutions_[id];
     // Log new rejections only once.
     for (const auto& r : result.rejected) {
@@ -177,6 +178,7 @@ void app::flush() {
   pending_since_.reset();
   last_flush_end_ = std::chrono::steady_clock::now();
   last_flush_took_ = last_flush_end_ - started;
+  totals_.write_time += last_flush_took_;
 }
 
 void app::on_delta(const std::string& listener, service_delta delta) {

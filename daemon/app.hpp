@@ -47,6 +47,9 @@ struct app_totals {
   latency_histogram discovery_to_disk;
   /// Batches resolved and written (each a writer batch; see group_commit_wait).
   std::uint64_t write_batches = 0;
+  /// Time the event loop spent resolving and writing those batches (it reads no event and
+  /// sends no inspect meanwhile: the writes are synchronous).
+  std::chrono::steady_clock::duration write_time{};
   std::map<std::string, std::uint64_t, std::less<>> hook_runs;  ///< by result: ok, failed, timeout
   std::uint64_t reloads_ok = 0;
   std::uint64_t reloads_failed = 0;

@@ -156,6 +156,9 @@ std::string render_metrics(const app& a) {
   e.family("write_batches_total", "counter",
            "Batches of changes resolved and written together (a stream of changes is grouped).");
   e.sample("write_batches_total", "", static_cast<double>(t.write_batches));
+  e.family("write_seconds_total", "counter",
+           "Time the event loop spent resolving and writing batches (no event is read meanwhile).");
+  e.sample("write_seconds_total", "", std::chrono::duration<double>(t.write_time).count());
 
   e.family("template_errors", "gauge", "Template files currently in error.");
   e.sample("template_errors", "", static_cast<double>(a.template_errors().size()));

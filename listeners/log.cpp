@@ -1,5 +1,6 @@
 #include "listeners/log.hpp"
 
+#include <chrono>
 #include <cstdlib>
 
 #include <boost/asio/error.hpp>
@@ -76,6 +77,14 @@ std::shared_ptr<spdlog::logger> logger(const std::string& component) {
   made->set_level(base->level());
   spdlog::register_logger(made);
   return made;
+}
+
+void trace_stage(std::string_view stage, std::string_view key) {
+  static const auto log = logger("stages");
+  if (!log->should_log(spdlog::level::trace)) return;
+  const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now().time_since_epoch());
+  log->trace("stage={} key={} mono_us={}", stage, key, now.count());
 }
 
 void setup_logging(const std::string& level, const std::string& format) {

@@ -169,6 +169,7 @@ struct log_exception {
 net::awaitable<inspect_outcome> inspect_container(core_ptr c, std::string id) {
   inspect_outcome out;
   auto req = c->get("/containers/" + id + "/json");
+  trace_stage("inspect_sent", id);
   auto op = c->api.request(std::move(req));
   http_result r = co_await std::move(op);
   if (r.response && r.response->status == 404) {
@@ -207,6 +208,7 @@ net::awaitable<inspect_outcome> inspect_container(core_ptr c, std::string id) {
     }
   }
   auto mapped = map_container(inspect, image, c->mapping, c->filter);
+  trace_stage("inspect_parsed", id);
   out.ok = true;
   out.svc = std::move(mapped.svc);
   co_return out;
@@ -302,7 +304,10 @@ void on_event_bytes(const core_ptr& c, std::string_view data) {
       continue;
     }
     c->count("events");
-    if (event_needs_inspect(*ev)) refresh(c, ev->id);
+    if (event_needs_inspect(*ev)) {
+      trace_stage("event", ev->id);
+      refresh(c, ev->id);
+    }
     // Health only matters for readiness with wait_for_healthy.
     if (c->mapping.wait_for_healthy && event_needs_late_inspect(*ev)) refresh_later(c, ev->id);
   }

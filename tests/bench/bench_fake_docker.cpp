@@ -161,6 +161,9 @@ struct event_run {
   std::vector<double> latencies_ms;
   bool correct = false;
   std::size_t inspects = 0;
+  std::uint64_t batches = 0;     ///< write batches from the first event to the end
+  std::uint64_t files = 0;       ///< files written or removed in them
+  double write_seconds = 0;      ///< loop time spent resolving and writing them
 };
 
 /// Starts a daemon on a fresh engine, waits until it is ready with no containers, then plays
@@ -194,6 +197,7 @@ event_run play_events(std::size_t containers, double rate, long concurrency) {
   for (std::size_t n = 0; n < containers; ++n) script.push_back({n, true});
   for (std::size_t n = 0; n < containers; n += 2) script.push_back({n, false});
   std::vector<clock_type::time_point> emitted;
+  const auto totals_before = daemon.totals();
   std::atomic<bool> played{false};
   std::thread player([&] {
     engine.play(script, rate, emitted);
@@ -216,6 +220,10 @@ event_run play_events(std::size_t containers, double rate, long concurrency) {
   out.events = static_cast<double>(script.size());
   out.seconds = std::chrono::duration<double>(last_change - emitted.front()).count();
   out.inspects = engine.inspects();
+  const auto& totals = daemon.totals();
+  out.batches = totals.write_batches - totals_before.write_batches;
+  out.files = (totals.writes.written + totals.writes.removed) - (totals_before.writes.written + totals_before.writes.removed);
+  out.write_seconds = std::chrono::duration<double>(totals.write_time - totals_before.write_time).count();
   // Final state: exactly the odd containers, each with its file.
   bool correct = ok;
   for (std::size_t n = 0; n < containers && correct; ++n) {
@@ -235,6 +243,24 @@ event_run play_events(std::size_t containers, double rate, long concurrency) {
   return out;
 }
 
+/// "batches=B files/batch=F writing=P%" of one run.
+std::string batch_text(const event_run& run) {
+  return fmt::format("batches={} files/batch={:.1f} writing={:.0f}%", run.batches,
+                     run.batches ? static_cast<double>(run.files) / static_cast<double>(run.batches) : 0.0,
+                     run.seconds > 0 ? 100 * run.write_seconds / run.seconds : 0.0);
+}
+
+/// The median run's files per batch and share of the run the loop spent writing.
+std::string batch_summary(const std::vector<event_run>& runs) {
+  std::vector<double> per_batch, share;
+  for (const auto& r : runs) {
+    per_batch.push_back(r.batches ? static_cast<double>(r.files) / static_cast<double>(r.batches) : 0.0);
+    share.push_back(r.seconds > 0 ? 100 * r.write_seconds / r.seconds : 0.0);
+  }
+  if (runs.empty()) return "";
+  return fmt::format("{} / {}%", fmt_num(summary(per_batch).median()), fmt_num(summary(share).median()));
+}
+
 }  // namespace
 
 int run_events(const options& opt) {
@@ -246,18 +272,20 @@ int run_events(const options& opt) {
   int rc = 0;
   std::vector<double> rates;
   std::vector<std::vector<std::string>> rows;
+  std::vector<event_run> flat_batches, paced_batches;
   for (long r = 0; r < repeat; ++r) {
     auto run = play_events(containers, 0, concurrency);
     const double rate = run.events / run.seconds;
     rates.push_back(rate);
-    progress(fmt::format("events flat-out run={} events={} s={:.2f} rate={:.0f}/s inspects={} correct={}", r, run.events,
-                         run.seconds, rate, run.inspects, run.correct));
+    progress(fmt::format("events flat-out run={} events={} s={:.2f} rate={:.0f}/s inspects={} correct={} {}", r, run.events,
+                         run.seconds, rate, run.inspects, run.correct, batch_text(run)));
+    flat_batches.push_back(run);
     if (!run.correct) rc = 1;
   }
   summary sr(rates);
   rows.push_back({"flat out", fmt::format("{} starts + {} destroys", containers, containers / 2), std::to_string(repeat),
                   fmt::format("{} / {} / {}", fmt_num(sr.min()), fmt_num(sr.median()), fmt_num(sr.max())), "", "",
-                  rc == 0 ? "yes" : "NO"});
+                  batch_summary(flat_batches), rc == 0 ? "yes" : "NO"});
   // Paced at `load` of the median flat-out rate, for about `duration` seconds.
   const double rate = load * sr.median();
   const auto paced = std::max<std::size_t>(20, static_cast<std::size_t>(rate * duration / 1.5));
@@ -266,17 +294,18 @@ int run_events(const options& opt) {
   for (long r = 0; r < repeat; ++r) {
     auto run = play_events(paced, rate, concurrency);
     lat.insert(lat.end(), run.latencies_ms.begin(), run.latencies_ms.end());
-    progress(fmt::format("events paced run={} rate={:.0f}/s events={} achieved={:.0f}/s correct={}", r, rate, run.events,
-                         run.events / run.seconds, run.correct));
+    progress(fmt::format("events paced run={} rate={:.0f}/s events={} achieved={:.0f}/s correct={} {}", r, rate, run.events,
+                         run.events / run.seconds, run.correct, batch_text(run)));
+    paced_batches.push_back(run);
     correct = correct && run.correct;
   }
   if (!correct) rc = 1;
   summary sl(lat);
   rows.push_back({fmt::format("paced at {:.0f}% ({:.0f}/s)", load * 100, rate),
                   fmt::format("{} starts + {} destroys", paced, paced / 2), std::to_string(repeat), "",
-                  fmt_num(sl.median()), fmt_num(sl.p99()), correct ? "yes" : "NO"});
+                  fmt_num(sl.median()), fmt_num(sl.p99()), batch_summary(paced_batches), correct ? "yes" : "NO"});
   print_table({"load", "script", "runs", "events/s min / median / max", "latency p50 ms", "latency p99 ms",
-               "final state correct"},
+               "write batches: files per batch / loop time writing (median run)", "final state correct"},
               rows);
   return rc;
 }

@@ -6,12 +6,14 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <optional>
+#include <sstream>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -149,17 +151,76 @@ net::awaitable<void> removal_phase(docker_bench& b, const std::vector<start_samp
   }
 }
 
+/// Creates and starts container `name`: its id and when the start call returned.
+net::awaitable<std::pair<std::string, clock_type::time_point>> create_and_start(docker_bench& b, std::string name) {
+  auto create_op = b.create(std::move(name));
+  std::string id = co_await std::move(create_op);
+  auto start_op = b.call("POST", "/containers/" + id + "/start");
+  http_result started = co_await std::move(start_op);
+  const auto returned = clock_type::now();
+  if (!started.ok()) throw std::runtime_error("start: " + started.error.message);
+  co_return std::make_pair(id, returned);
+}
+
+/// Breakdown: containers started one at a time with a daemon at trace level, which logs
+/// "stage=<stage> key=<id or path> mono_us=<steady clock>" (listeners/log.hpp trace_stage).
+/// Returns each container's id and the time its start call returned.
+net::awaitable<void> breakdown_phase(docker_bench& b, std::size_t count,
+                                     std::vector<std::pair<std::string, clock_type::time_point>>& out) {
+  for (std::size_t i = 0; i < count; ++i) {
+    auto start_op = create_and_start(b, fmt::format("{}-trace-{}", b.name_prefix, i));
+    const auto [id, t1] = co_await std::move(start_op);
+    auto wait_op = b.wait_for(b.written, id, std::chrono::seconds(10));
+    if (!co_await std::move(wait_op)) throw std::runtime_error("no config file for container " + id + " within 10 s");
+    out.emplace_back(id, t1);
+    auto rm_op = b.call("DELETE", "/containers/" + id + "?force=true");
+    http_result removed = co_await std::move(rm_op);
+    if (!removed.ok()) throw std::runtime_error("rm -f: " + removed.error.message);
+  }
+}
+
+/// The stages one container went through, from the trace log: for each stage, the times (µs
+/// of the steady clock) it was logged for the container.
+using stage_times = std::map<std::string, std::vector<long long>>;
+
+std::map<std::string, stage_times> read_stages(const std::string& log) {
+  std::map<std::string, stage_times> out;
+  std::istringstream in(log);
+  std::string line;
+  auto field = [](const std::string& l, const std::string& name) -> std::string {
+    const auto at = l.find(" " + name + "=");
+    if (at == std::string::npos) return "";
+    const auto begin = at + name.size() + 2;
+    return l.substr(begin, l.find(' ', begin) - begin);
+  };
+  while (std::getline(in, line)) {
+    const auto stage = field(line, "stage");
+    const auto id = hex_id(field(line, "key"));
+    const auto us = field(line, "mono_us");
+    if (stage.empty() || !id || us.empty()) continue;
+    out[*id][stage].push_back(std::stoll(us));
+  }
+  return out;
+}
+
+/// The latest time of `stage` at or before `limit`, if any.
+std::optional<long long> latest_before(const stage_times& t, const std::string& stage, long long limit) {
+  std::optional<long long> best;
+  if (auto it = t.find(stage); it != t.end()) {
+    for (auto v : it->second) {
+      if (v <= limit && (!best || v > *best)) best = v;
+    }
+  }
+  return best;
+}
+
 /// For each of `count` containers: start, wait for our file, then poll Prometheus's
 /// /api/v1/targets every 20 ms until the container's id is among its targets.
 net::awaitable<void> prometheus_phase(docker_bench& b, http_client prom, std::size_t count,
                                       std::vector<double>& prom_ms, std::vector<double>& ours_ms) {
   for (std::size_t i = 0; i < count; ++i) {
-    auto create_op = b.create(fmt::format("{}-prom-{}", b.name_prefix, i));
-    std::string id = co_await std::move(create_op);
-    auto start_op = b.call("POST", "/containers/" + id + "/start");
-    http_result started = co_await std::move(start_op);
-    const auto t1 = clock_type::now();
-    if (!started.ok()) throw std::runtime_error("start: " + started.error.message);
+    auto start_op = create_and_start(b, fmt::format("{}-prom-{}", b.name_prefix, i));
+    const auto [id, t1] = co_await std::move(start_op);
     auto wait_op = b.wait_for(b.written, id, std::chrono::seconds(10));
     if (!co_await std::move(wait_op)) throw std::runtime_error("no config file for " + id);
     ours_ms.push_back(std::max(0.0, ms_between(t1, b.written[id])));
@@ -198,20 +259,57 @@ struct real_docker_run {
   std::vector<start_sample> starts{};
   std::vector<double> removals{}, prom_ms{}, ours_ms{};
   long daemon_rss = -1;
+  std::size_t trace_count = 0;
+  std::vector<std::pair<std::string, clock_type::time_point>> traced{};
+  std::string trace_log{};
 };
 
-net::awaitable<void> run_body(real_docker_run& r) {
+/// The breakdown run: the same daemon again, at trace level (its log lines would weigh on
+/// the other figures), then `trace_count` containers one at a time.
+net::awaitable<void> run_breakdown(real_docker_run& r) {
   auto& io = r.io;
   auto& dir = r.dir;
+  r.daemon.signal(SIGTERM);
+  if (!r.daemon.wait(std::chrono::seconds(20))) throw std::runtime_error("autodiscd did not stop");
+  auto config = test::read_file(dir / "autodiscd.yaml");
+  config.replace(config.find("level: warn"), 11, "level: trace");
+  test::write_file(dir / "autodiscd-trace.yaml", config);
+  test::child_process traced({test::autodiscd_binary(), "run", "--config", (dir / "autodiscd-trace.yaml").string()},
+                             (dir / "autodiscd-trace.log").string());
+  net::steady_timer settle_trace(io, std::chrono::seconds(1));
+  co_await settle_trace.async_wait(use_tuple);
+  auto trace_op = breakdown_phase(r.b, r.trace_count, r.traced);
+  co_await std::move(trace_op);
+  traced.signal(SIGTERM);
+  traced.wait(std::chrono::seconds(20));
+  r.trace_log = traced.log();
+}
+
+net::awaitable<void> prometheus_run(real_docker_run& r);
+
+net::awaitable<void> run_body(real_docker_run& r) {
   // Let the daemon connect and sync (no container runs yet).
-  net::steady_timer settle(io, std::chrono::seconds(1));
+  net::steady_timer settle(r.io, std::chrono::seconds(1));
   co_await settle.async_wait(use_tuple);
   auto starts_op = start_phase(r.b, r.count, r.starts);
   co_await std::move(starts_op);
   r.daemon_rss = rss_kib(r.daemon.pid());
   auto removal_op = removal_phase(r.b, r.starts, r.removals);
   co_await std::move(removal_op);
-  if (r.prom_count == 0) co_return;
+  if (r.prom_count > 0) {
+    auto prom_op = prometheus_run(r);
+    co_await std::move(prom_op);
+  }
+  if (r.trace_count > 0) {
+    auto trace_op = run_breakdown(r);
+    co_await std::move(trace_op);
+  }
+}
+
+/// Prometheus's docker_sd on the same kind of containers, against ours.
+net::awaitable<void> prometheus_run(real_docker_run& r) {
+  auto& io = r.io;
+  auto& dir = r.dir;
   const auto port = test::free_port();
   std::filesystem::create_directories(dir / "prom");
   test::write_file(dir / "prom" / "prometheus.yml",
@@ -247,6 +345,45 @@ std::string row3(const summary& s) {
   return fmt::format("{} | {} | {} | {}", fmt_num(s.min()), fmt_num(s.median()), fmt_num(s.p99()), fmt_num(s.max()));
 }
 
+/// One row per step of the breakdown: the p50 (and p99) of each step over the traced containers.
+void print_breakdown(const std::vector<std::pair<std::string, clock_type::time_point>>& traced,
+                     const std::map<std::string, stage_times>& stages) {
+  static const std::vector<std::string> chain = {"event", "inspect_sent", "inspect_parsed", "resolved", "renamed"};
+  std::map<std::string, std::vector<double>> steps;  // "from -> to" -> ms
+  std::size_t complete = 0;
+  for (const auto& [id, returned] : traced) {
+    const auto it = stages.find(id);
+    if (it == stages.end()) continue;
+    // Walk back from the first rename: each earlier stage is its latest time before the next.
+    const auto renamed = it->second.find("renamed");
+    if (renamed == it->second.end() || renamed->second.empty()) continue;
+    std::vector<long long> at(chain.size());
+    at.back() = *std::min_element(renamed->second.begin(), renamed->second.end());
+    bool ok = true;
+    for (std::size_t i = chain.size() - 1; ok && i-- > 0;) {
+      const auto t = latest_before(it->second, chain[i], at[i + 1]);
+      ok = t.has_value();
+      if (ok) at[i] = *t;
+    }
+    if (!ok) continue;
+    ++complete;
+    const auto returned_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(returned.time_since_epoch()).count();
+    steps["start returned -> event read (negative: the event came first)"].push_back((at[0] - returned_us) / 1000.0);
+    for (std::size_t i = 0; i + 1 < chain.size(); ++i) {
+      steps[fmt::format("{:02d} {} -> {}", i, chain[i], chain[i + 1])].push_back((at[i + 1] - at[i]) / 1000.0);
+    }
+    steps["event read -> renamed (the daemon's whole path)"].push_back((at.back() - at[0]) / 1000.0);
+  }
+  std::cout << fmt::format("| breakdown, {} of {} containers traced (daemon at trace level, a separate run): | | | | | |\n",
+                           complete, traced.size());
+  for (const auto& [name, values] : steps) {
+    summary s(values);
+    const auto label = name.size() > 3 && name[2] == ' ' ? name.substr(3) : name;
+    std::cout << fmt::format("| &nbsp;&nbsp;{} | {} | {} |\n", label, s.count(), row3(s));
+  }
+}
+
 }  // namespace
 
 int run_real_docker(const options& opt) {
@@ -255,6 +392,7 @@ int run_real_docker(const options& opt) {
   const auto count = static_cast<std::size_t>(opt.num("containers", 200));
   const auto prom_count = static_cast<std::size_t>(opt.num("prometheus-containers", 20));
   const std::string image = opt.str("image", "localtest/busybox:latest");
+  const auto trace_count = static_cast<std::size_t>(opt.num("breakdown-containers", 50));
 
   test::temp_dir dir("autodiscd-bench-docker");
   const auto out = dir.path() / "out";
@@ -281,6 +419,7 @@ int run_real_docker(const options& opt) {
   watch.start();
 
   real_docker_run run{io, b, daemon, dir.path(), socket, count, prom_count};
+  run.trace_count = trace_count;
   std::exception_ptr failure;
   auto on_done = [&failure, &watch](const std::exception_ptr& e) {
     failure = e;
@@ -320,6 +459,7 @@ int run_real_docker(const options& opt) {
   std::cout << fmt::format("| (the engine's start call itself) | {} | {} |\n", sc.count(), row3(sc));
   std::cout << fmt::format("| rm -f returned -> config file gone (0 when the file went first: {} of {}) | {} | {} |\n",
                            removed_before_return, removals.size(), rm.count(), row3(rm));
+  if (!run.traced.empty()) print_breakdown(run.traced, read_stages(run.trace_log));
   if (!run.prom_ms.empty()) {
     summary pm(run.prom_ms), om(run.ours_ms);
     std::cout << fmt::format("| Prometheus docker_sd (refresh_interval 1s): start returned -> in /api/v1/targets | {} | {} |\n",

@@ -166,6 +166,7 @@ TEST_CASE("metrics: text format with every family, histogram cumulative", "[stat
            "autodiscd_configs{state=\"resolved\"} 2\n",
            "autodiscd_files_total{result=\"written\"} 2\n",
            "autodiscd_write_batches_total 1\n",
+           "# TYPE autodiscd_write_seconds_total counter\n",
            "autodiscd_change_hook_runs_total{result=\"failed\"} 1\n",
            "autodiscd_change_hook_runs_total{result=\"timeout\"} 1\n",
            "autodiscd_reloads_total{result=\"ok\"} 1\n",
