@@ -9,14 +9,12 @@
 
 #include "listeners/ad_templates.hpp"
 #include "listeners/container_ids.hpp"
+#include "listeners/kubelet/kubelet_pod_shape.hpp"
 
 namespace autodiscd {
 namespace {
 
 using input_json = nlohmann::json;
-
-constexpr std::string_view ad_prefix = "ad.datadoghq.com/";
-constexpr std::string_view legacy_prefix = "service-discovery.datadoghq.com/";
 
 /// Per-container annotation keys (after "<prefix><container>.").
 constexpr std::array<std::string_view, 12> container_keys = {
@@ -158,70 +156,6 @@ void check_annotation_targets(const annotation_map& annotations, const std::set<
   }
 }
 
-/// What a JSON object or array in a /pods body is, to keep only what the mapping reads.
-enum class node_kind {
-  root, items, pod, metadata, annotations, spec, containers, container, ports, port, init_containers,
-  init_container, status, conditions, condition, statuses, container_status, keep_all, skip
-};
-
-/// The kind of the value under `key` in an object of kind `parent`.
-node_kind member_kind(node_kind parent, std::string_view key) {
-  switch (parent) {
-    case node_kind::root:
-      return key == "items" ? node_kind::items : key == "kind" ? node_kind::keep_all : node_kind::skip;
-    case node_kind::pod:
-      return key == "metadata" ? node_kind::metadata
-             : key == "spec"   ? node_kind::spec
-             : key == "status" ? node_kind::status
-                               : node_kind::skip;
-    case node_kind::metadata:
-      if (key == "annotations") return node_kind::annotations;
-      return key == "name" || key == "namespace" || key == "uid" ? node_kind::keep_all : node_kind::skip;
-    case node_kind::annotations:
-      return key.starts_with(ad_prefix) || key.starts_with(legacy_prefix) || key == "kubernetes.io/config.source"
-                 ? node_kind::keep_all
-                 : node_kind::skip;
-    case node_kind::spec:
-      return key == "containers" ? node_kind::containers
-             : key == "initContainers" ? node_kind::init_containers
-                                       : node_kind::skip;
-    case node_kind::container:
-      if (key == "ports") return node_kind::ports;
-      return key == "name" || key == "image" ? node_kind::keep_all : node_kind::skip;
-    case node_kind::port:
-      return key == "name" || key == "containerPort" ? node_kind::keep_all : node_kind::skip;
-    case node_kind::init_container:
-      return key == "name" ? node_kind::keep_all : node_kind::skip;
-    case node_kind::status:
-      if (key == "conditions") return node_kind::conditions;
-      if (key == "containerStatuses") return node_kind::statuses;
-      return key == "phase" || key == "podIP" ? node_kind::keep_all : node_kind::skip;
-    case node_kind::condition:
-      return key == "type" || key == "status" ? node_kind::keep_all : node_kind::skip;
-    case node_kind::container_status:
-      return key == "name" || key == "containerID" || key == "image" || key == "state" ? node_kind::keep_all
-                                                                                        : node_kind::skip;
-    case node_kind::keep_all:
-      return node_kind::keep_all;
-    default:
-      return node_kind::skip;
-  }
-}
-
-/// The kind of the elements of an array of kind `parent`.
-node_kind element_kind(node_kind parent) {
-  switch (parent) {
-    case node_kind::items: return node_kind::pod;
-    case node_kind::containers: return node_kind::container;
-    case node_kind::ports: return node_kind::port;
-    case node_kind::init_containers: return node_kind::init_container;
-    case node_kind::conditions: return node_kind::condition;
-    case node_kind::statuses: return node_kind::container_status;
-    case node_kind::keep_all: return node_kind::keep_all;
-    default: return node_kind::skip;
-  }
-}
-
 /// A SAX handler building a DOM of only the parts of a PodList the mapping reads: a /pods
 /// body is mostly managedFields, volumes, env and last-applied-configuration, and not
 /// allocating them halves the cost of a poll.
@@ -248,8 +182,8 @@ class pruned_pod_list_builder {
   bool end_array() { return close(); }
   bool key(string_t& k) {
     if (skip_depth_ > 0) return true;
-    pending_kind_ = member_kind(kinds_.back(), k);
-    if (pending_kind_ != node_kind::skip) key_ = std::move(k);
+    pending_kind_ = pod_member_kind(kinds_.back(), k);
+    if (pending_kind_ != pod_node::skip) key_ = std::move(k);
     return true;
   }
   bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) {
@@ -260,9 +194,9 @@ class pruned_pod_list_builder {
 
  private:
   /// The kind of the value about to be read.
-  node_kind next_kind() const {
-    if (stack_.empty()) return node_kind::root;
-    return stack_.back()->is_array() ? element_kind(kinds_.back()) : pending_kind_;
+  pod_node next_kind() const {
+    if (stack_.empty()) return pod_node::root;
+    return stack_.back()->is_array() ? pod_element_kind(kinds_.back()) : pending_kind_;
   }
   input_json* place(input_json&& v) {
     if (stack_.empty()) {
@@ -280,7 +214,7 @@ class pruned_pod_list_builder {
   }
   template <class V>
   bool value(V&& v) {
-    if (skip_depth_ > 0 || next_kind() == node_kind::skip) return true;
+    if (skip_depth_ > 0 || next_kind() == pod_node::skip) return true;
     place(input_json(std::forward<V>(v)));
     return true;
   }
@@ -290,7 +224,7 @@ class pruned_pod_list_builder {
       return true;
     }
     const auto kind = next_kind();
-    if (kind == node_kind::skip) {
+    if (kind == pod_node::skip) {
       skip_depth_ = 1;
       return true;
     }
@@ -310,9 +244,9 @@ class pruned_pod_list_builder {
 
   input_json& root_;
   std::vector<input_json*> stack_;
-  std::vector<node_kind> kinds_;
+  std::vector<pod_node> kinds_;
   std::string key_;
-  node_kind pending_kind_ = node_kind::skip;
+  pod_node pending_kind_ = pod_node::skip;
   int skip_depth_ = 0;
   std::string error_;
 };
@@ -442,11 +376,18 @@ std::optional<std::string> parse_pod_list(std::string_view body, const kubelet_p
                                           service_map& out) {
   out.clear();
   input_json doc;
-  pruned_pod_list_builder builder(doc);
+  if (auto error = parse_pod_list_json(body, doc)) return error;
+  return pods_to_services(doc, options, out);
+}
+
+std::optional<std::string> parse_pod_list_json(std::string_view body, nlohmann::json& out) {
+  out = nullptr;
+  pruned_pod_list_builder builder(out);
   if (!input_json::sax_parse(body, &builder)) {
+    out = nullptr;
     return "malformed JSON (" + std::to_string(body.size()) + " bytes): " + builder.error();
   }
-  return pods_to_services(doc, options, out);
+  return std::nullopt;
 }
 
 std::optional<std::string> pods_to_services(const input_json& pod_list, const kubelet_pod_options& options,
