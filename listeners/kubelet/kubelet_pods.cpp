@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cmath>
 #include <ctime>
 #include <map>
 #include <set>
+
+#include <boost/json/basic_parser_impl.hpp>
 
 #include "listeners/ad_templates.hpp"
 #include "listeners/container_ids.hpp"
@@ -15,6 +18,10 @@ namespace autodiscd {
 namespace {
 
 using input_json = nlohmann::json;
+
+/// Nesting deeper than this is an error (Boost.JSON's default is 32; managedFields nest deeper,
+/// and the parser keeps its own stack, not the call stack's).
+constexpr std::size_t max_pod_list_depth = 10'000;
 
 /// Per-container annotation keys (after "<prefix><container>.").
 constexpr std::array<std::string_view, 12> container_keys = {
@@ -156,41 +163,66 @@ void check_annotation_targets(const annotation_map& annotations, const std::set<
   }
 }
 
-/// A SAX handler building a DOM of only the parts of a PodList the mapping reads: a /pods
-/// body is mostly managedFields, volumes, env and last-applied-configuration, and not
-/// allocating them halves the cost of a poll.
+/// A Boost.JSON basic_parser handler building a document of only the parts of a PodList the
+/// mapping reads (kubelet_pod_shape.hpp): a /pods body is mostly managedFields, volumes, env
+/// and last-applied-configuration, which are validated but never allocated. Strings arrive as
+/// views into the body (in parts when escaped); only the kept ones are copied.
 class pruned_pod_list_builder {
  public:
-  using number_integer_t = input_json::number_integer_t;
-  using number_unsigned_t = input_json::number_unsigned_t;
-  using number_float_t = input_json::number_float_t;
-  using string_t = input_json::string_t;
-  using binary_t = input_json::binary_t;
+  using error_code = boost::json::error_code;
+  using string_view = boost::json::string_view;
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
 
   explicit pruned_pod_list_builder(input_json& root) : root_(root) {}
 
-  bool null() { return value(nullptr); }
-  bool boolean(bool v) { return value(v); }
-  bool number_integer(number_integer_t v) { return value(v); }
-  bool number_unsigned(number_unsigned_t v) { return value(v); }
-  bool number_float(number_float_t v, const string_t&) { return value(v); }
-  bool string(string_t& v) { return value(std::move(v)); }
-  bool binary(binary_t&) { return value(nullptr); }
-  bool start_object(std::size_t) { return open(input_json::object()); }
-  bool end_object() { return close(); }
-  bool start_array(std::size_t) { return open(input_json::array()); }
-  bool end_array() { return close(); }
-  bool key(string_t& k) {
-    if (skip_depth_ > 0) return true;
-    pending_kind_ = pod_member_kind(kinds_.back(), k);
-    if (pending_kind_ != pod_node::skip) key_ = std::move(k);
+  bool on_document_begin(error_code&) { return true; }
+  bool on_document_end(error_code&) { return true; }
+  bool on_object_begin(error_code&) { return open(input_json::object()); }
+  bool on_object_end(std::size_t, error_code&) { return close(); }
+  bool on_array_begin(error_code&) { return open(input_json::array()); }
+  bool on_array_end(std::size_t, error_code&) { return close(); }
+  bool on_key_part(string_view part, std::size_t, error_code&) {
+    if (skip_depth_ == 0) part_.append(part.data(), part.size());
     return true;
   }
-  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) {
-    error_ = std::string(e.what()) + " (at byte " + std::to_string(position) + ")";
-    return false;
+  bool on_key(string_view last, std::size_t, error_code&) {
+    if (skip_depth_ > 0) return true;
+    std::string_view key(last.data(), last.size());
+    if (!part_.empty()) key = part_.append(last.data(), last.size());
+    pending_kind_ = pod_member_kind(kinds_.back(), key);
+    if (pending_kind_ != pod_node::skip) key_.assign(key);
+    part_.clear();
+    return true;
   }
-  const std::string& error() const { return error_; }
+  bool on_string_part(string_view part, std::size_t, error_code&) {
+    if (keeps_next()) part_.append(part.data(), part.size());
+    return true;
+  }
+  bool on_string(string_view last, std::size_t, error_code&) {
+    if (!keeps_next()) return true;
+    part_.append(last.data(), last.size());
+    place(input_json(std::move(part_)));
+    part_.clear();
+    return true;
+  }
+  bool on_number_part(string_view, error_code&) { return true; }
+  bool on_int64(std::int64_t v, string_view, error_code&) { return value(v); }
+  bool on_uint64(std::uint64_t v, string_view, error_code&) { return value(v); }
+  bool on_double(double v, string_view, error_code& ec) {
+    // 1e400: nlohmann refused it, Boost.JSON reads infinity; kept refused.
+    if (!std::isfinite(v)) {
+      ec = boost::json::error::exponent_overflow;
+      return false;
+    }
+    return value(v);
+  }
+  bool on_bool(bool v, error_code&) { return value(v); }
+  bool on_null(error_code&) { return value(nullptr); }
+  bool on_comment_part(string_view, error_code&) { return true; }
+  bool on_comment(string_view, error_code&) { return true; }
 
  private:
   /// The kind of the value about to be read.
@@ -198,6 +230,7 @@ class pruned_pod_list_builder {
     if (stack_.empty()) return pod_node::root;
     return stack_.back()->is_array() ? pod_element_kind(kinds_.back()) : pending_kind_;
   }
+  bool keeps_next() const { return skip_depth_ == 0 && next_kind() != pod_node::skip; }
   input_json* place(input_json&& v) {
     if (stack_.empty()) {
       root_ = std::move(v);
@@ -214,20 +247,15 @@ class pruned_pod_list_builder {
   }
   template <class V>
   bool value(V&& v) {
-    if (skip_depth_ > 0 || next_kind() == pod_node::skip) return true;
-    place(input_json(std::forward<V>(v)));
+    if (keeps_next()) place(input_json(std::forward<V>(v)));
     return true;
   }
   bool open(input_json&& container) {
-    if (skip_depth_ > 0) {
+    if (!keeps_next()) {
       ++skip_depth_;
       return true;
     }
     const auto kind = next_kind();
-    if (kind == pod_node::skip) {
-      skip_depth_ = 1;
-      return true;
-    }
     stack_.push_back(place(std::move(container)));
     kinds_.push_back(kind);
     return true;
@@ -246,9 +274,9 @@ class pruned_pod_list_builder {
   std::vector<input_json*> stack_;
   std::vector<pod_node> kinds_;
   std::string key_;
+  std::string part_;  ///< the parts of a key or a kept string read so far
   pod_node pending_kind_ = pod_node::skip;
   int skip_depth_ = 0;
-  std::string error_;
 };
 
 void add_tag(std::vector<std::string>& tags, std::string_view name, std::string_view value) {
@@ -382,10 +410,16 @@ std::optional<std::string> parse_pod_list(std::string_view body, const kubelet_p
 
 std::optional<std::string> parse_pod_list_json(std::string_view body, nlohmann::json& out) {
   out = nullptr;
-  pruned_pod_list_builder builder(out);
-  if (!input_json::sax_parse(body, &builder)) {
+  boost::json::parse_options limits;
+  limits.max_depth = max_pod_list_depth;
+  boost::json::basic_parser<pruned_pod_list_builder> parser(limits, out);
+  boost::json::error_code ec;
+  const auto read = parser.write_some(false, body.data(), body.size(), ec);
+  if (!ec && read != body.size()) ec = boost::json::error::extra_data;
+  if (ec) {
     out = nullptr;
-    return "malformed JSON (" + std::to_string(body.size()) + " bytes): " + builder.error();
+    return "malformed JSON (" + std::to_string(body.size()) + " bytes): " + ec.message() + " (at byte " +
+           std::to_string(read) + ")";
   }
   return std::nullopt;
 }

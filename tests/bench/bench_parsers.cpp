@@ -1,6 +1,7 @@
-// JSON parsers on kubelet /pods bodies (issue 15, section 2): MB/s of today's parse
-// (nlohmann's SAX parser into the pruned document of kubelet_pod_shape.hpp) against
-// nlohmann's DOM, simdjson (libsimdjson-dev) and Boost.JSON (Boost 1.81, header-only here),
+// JSON parsers on kubelet /pods bodies (issue 15, section 2): MB/s of the parse before issue 15
+// (nlohmann's SAX parser into the pruned document of kubelet_pod_shape.hpp) and today's
+// (Boost.JSON's basic_parser into the same document, parse_pod_list_json) against nlohmann's
+// DOM, simdjson (libsimdjson-dev) and Boost.JSON's DOM (compiled into autodiscd_lib),
 // on the recorded pod lists of tests/fixtures/kubelet and the synthetic bodies of pods_gen.
 // The candidates that build the pruned document are checked to build the same one as today.
 
@@ -11,7 +12,6 @@
 
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/parse.hpp>
-#include <boost/json/src.hpp>
 #include <fmt/format.h>
 #include <simdjson.h>
 
@@ -120,79 +120,51 @@ struct null_handler {
   bool on_comment(sv, ec_t&) { return true; }
 };
 
-/// A Boost.JSON basic_parser handler building the pruned document, as today's nlohmann SAX
-/// builder does: strings arrive as views (in parts when escaped or split), and only the kept
-/// ones are copied.
-class pruned_boost_handler {
+/// The parse before issue 15 (kubelet_pods.cpp until then), for the comparison: nlohmann's
+/// SAX parser into the pruned document.
+class nlohmann_pruned_builder {
  public:
-  using ec_t = boost::json::error_code;
-  using sv = boost::json::string_view;
-  static constexpr std::size_t max_object_size = std::size_t(-1);
-  static constexpr std::size_t max_array_size = std::size_t(-1);
-  static constexpr std::size_t max_key_size = std::size_t(-1);
-  static constexpr std::size_t max_string_size = std::size_t(-1);
+  using number_integer_t = json::number_integer_t;
+  using number_unsigned_t = json::number_unsigned_t;
+  using number_float_t = json::number_float_t;
+  using string_t = json::string_t;
+  using binary_t = json::binary_t;
 
-  json root;
+  explicit nlohmann_pruned_builder(json& root) : root_(root) {}
 
-  bool on_document_begin(ec_t&) {
-    root = nullptr;
-    stack_.clear();
-    kinds_.clear();
-    skip_depth_ = 0;
-    return true;
-  }
-  bool on_document_end(ec_t&) { return true; }
-  bool on_object_begin(ec_t&) { return open(json::object()); }
-  bool on_object_end(std::size_t, ec_t&) { return close(); }
-  bool on_array_begin(ec_t&) { return open(json::array()); }
-  bool on_array_end(std::size_t, ec_t&) { return close(); }
-  bool on_key_part(sv part, std::size_t, ec_t&) {
-    if (skip_depth_ == 0) part_.append(part.data(), part.size());
-    return true;
-  }
-  bool on_key(sv last, std::size_t, ec_t&) {
+  bool null() { return value(nullptr); }
+  bool boolean(bool v) { return value(v); }
+  bool number_integer(number_integer_t v) { return value(v); }
+  bool number_unsigned(number_unsigned_t v) { return value(v); }
+  bool number_float(number_float_t v, const string_t&) { return value(v); }
+  bool string(string_t& v) { return value(std::move(v)); }
+  bool binary(binary_t&) { return value(nullptr); }
+  bool start_object(std::size_t) { return open(json::object()); }
+  bool end_object() { return close(); }
+  bool start_array(std::size_t) { return open(json::array()); }
+  bool end_array() { return close(); }
+  bool key(string_t& k) {
     if (skip_depth_ > 0) return true;
-    std::string_view key(last.data(), last.size());
-    if (!part_.empty()) key = part_.append(last.data(), last.size());
-    pending_kind_ = pod_member_kind(kinds_.back(), key);
-    if (pending_kind_ != pod_node::skip) key_.assign(key);
-    part_.clear();
+    pending_kind_ = pod_member_kind(kinds_.back(), k);
+    if (pending_kind_ != pod_node::skip) key_ = std::move(k);
     return true;
   }
-  bool on_string_part(sv part, std::size_t, ec_t&) {
-    if (keeps_next()) part_.append(part.data(), part.size());
-    return true;
+  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) {
+    error_ = std::string(e.what()) + " (at byte " + std::to_string(position) + ")";
+    return false;
   }
-  bool on_string(sv last, std::size_t, ec_t&) {
-    if (!keeps_next()) return true;
-    if (part_.empty()) {
-      place(std::string(last.data(), last.size()));
-    } else {
-      part_.append(last.data(), last.size());
-      place(std::move(part_));
-      part_.clear();
-    }
-    return true;
-  }
-  bool on_number_part(sv, ec_t&) { return true; }
-  bool on_int64(std::int64_t v, sv, ec_t&) { return value(v); }
-  bool on_uint64(std::uint64_t v, sv, ec_t&) { return value(v); }
-  bool on_double(double v, sv, ec_t&) { return value(v); }
-  bool on_bool(bool v, ec_t&) { return value(v); }
-  bool on_null(ec_t&) { return value(nullptr); }
-  bool on_comment_part(sv, ec_t&) { return true; }
-  bool on_comment(sv, ec_t&) { return true; }
+  const std::string& error() const { return error_; }
 
  private:
+  /// The kind of the value about to be read.
   pod_node next_kind() const {
     if (stack_.empty()) return pod_node::root;
     return stack_.back()->is_array() ? pod_element_kind(kinds_.back()) : pending_kind_;
   }
-  bool keeps_next() const { return skip_depth_ == 0 && next_kind() != pod_node::skip; }
   json* place(json&& v) {
     if (stack_.empty()) {
-      root = std::move(v);
-      return &root;
+      root_ = std::move(v);
+      return &root_;
     }
     auto* parent = stack_.back();
     if (parent->is_array()) {
@@ -205,15 +177,20 @@ class pruned_boost_handler {
   }
   template <class V>
   bool value(V&& v) {
-    if (keeps_next()) place(json(std::forward<V>(v)));
+    if (skip_depth_ > 0 || next_kind() == pod_node::skip) return true;
+    place(json(std::forward<V>(v)));
     return true;
   }
   bool open(json&& container) {
-    if (skip_depth_ > 0 || next_kind() == pod_node::skip) {
+    if (skip_depth_ > 0) {
       ++skip_depth_;
       return true;
     }
     const auto kind = next_kind();
+    if (kind == pod_node::skip) {
+      skip_depth_ = 1;
+      return true;
+    }
     stack_.push_back(place(std::move(container)));
     kinds_.push_back(kind);
     return true;
@@ -228,20 +205,14 @@ class pruned_boost_handler {
     return true;
   }
 
+  json& root_;
   std::vector<json*> stack_;
   std::vector<pod_node> kinds_;
-  std::string key_, part_;
+  std::string key_;
   pod_node pending_kind_ = pod_node::skip;
   int skip_depth_ = 0;
+  std::string error_;
 };
-
-json boost_sax_pruned(boost::json::basic_parser<pruned_boost_handler>& parser, const std::string& text) {
-  boost::json::error_code ec;
-  parser.reset();
-  const auto read = parser.write_some(false, text.data(), text.size(), ec);
-  if (ec) throw std::runtime_error(fmt::format("Boost.JSON: {} at byte {}", ec.message(), read));
-  return std::move(parser.handler().root);
-}
 
 /// One body to parse.
 struct body {
@@ -261,10 +232,15 @@ std::vector<candidate> candidates() {
   auto dom_parser = std::make_shared<simdjson::dom::parser>();
   auto od_parser = std::make_shared<od::parser>();
   auto null_parser = std::make_shared<boost::json::basic_parser<null_handler>>(boost::json::parse_options{});
-  auto pruned_parser =
-      std::make_shared<boost::json::basic_parser<pruned_boost_handler>>(boost::json::parse_options{});
   return {
-      {"today: nlohmann SAX -> pruned doc",
+      {"before: nlohmann SAX -> pruned doc",
+       [](const body& b) {
+         json doc;
+         nlohmann_pruned_builder builder(doc);
+         if (!json::sax_parse(b.text, &builder)) throw std::runtime_error("nlohmann: " + builder.error());
+         return doc.size();
+       }},
+      {"today: Boost.JSON basic_parser -> pruned doc (parse_pod_list_json)",
        [](const body& b) {
          json doc;
          if (auto error = parse_pod_list_json(b.text, doc)) throw std::runtime_error(*error);
@@ -285,8 +261,6 @@ std::vector<candidate> candidates() {
        [](const body& b) { return boost::json::parse(b.text).as_object().size(); }},
       {"Boost.JSON DOM -> pruned doc",
        [](const body& b) { return from_boost(boost::json::parse(b.text), pod_node::root).size(); }},
-      {"Boost.JSON basic_parser -> pruned doc",
-       [pruned_parser](const body& b) { return boost_sax_pruned(*pruned_parser, b.text).size(); }},
       {"Boost.JSON basic_parser, null handler",
        [null_parser](const body& b) {
          boost::json::error_code ec;
@@ -305,9 +279,11 @@ json pruned_by(const std::string& name, const body& b) {
     od::document doc = parser.iterate(b.padded);
     return from_on_demand(doc.get_value(), pod_node::root);
   }
-  if (name.find("basic_parser") != std::string::npos) {
-    boost::json::basic_parser<pruned_boost_handler> parser(boost::json::parse_options{});
-    return boost_sax_pruned(parser, b.text);
+  if (name.starts_with("before")) {
+    json doc;
+    nlohmann_pruned_builder builder(doc);
+    json::sax_parse(b.text, &builder);
+    return doc;
   }
   return from_boost(boost::json::parse(b.text), pod_node::root);
 }
@@ -352,7 +328,7 @@ int run_parsers(const options& opt) {
     }
     const std::size_t per_sample = std::max<std::size_t>(1, min_bytes / b.text.size());
     std::vector<std::string> row{b.name, std::to_string(b.text.size() / 1024)};
-    double today_rate = 0;
+    double before_rate = 0;
     for (const auto& p : parsers) {
       std::vector<double> rates;
       std::size_t sink = 0;
@@ -363,9 +339,9 @@ int run_parsers(const options& opt) {
         rates.push_back(static_cast<double>(b.text.size() * per_sample) / 1e3 / std::max(ms, 1e-6));
       }
       const double rate = summary(rates).median();
-      if (today_rate == 0) today_rate = rate;
-      row.push_back(p.name.starts_with("today") ? fmt_num(rate)
-                                                : fmt::format("{} ({:.1f}x)", fmt_num(rate), rate / today_rate));
+      if (before_rate == 0) before_rate = rate;
+      row.push_back(p.name.starts_with("before") ? fmt_num(rate)
+                                                 : fmt::format("{} ({:.1f}x)", fmt_num(rate), rate / before_rate));
       progress(fmt::format("parsers: {} {}: {:.1f} MB/s (checksum {})", b.name, p.name, rate, sink));
     }
     rows.push_back(std::move(row));
@@ -373,7 +349,7 @@ int run_parsers(const options& opt) {
   print_table(header, rows);
   std::cout << fmt::format(
       "MB/s = 10^6 bytes of body per second of CPU time of the benchmark's thread, median of {} samples, each "
-      "parsing the body until >= {} MB were read; (Nx) = N times today's rate. simdjson {}.{}.{}: DOM with the "
+      "parsing the body until >= {} MB were read; (Nx) = N times the rate before issue 15 (nlohmann SAX). simdjson {}.{}.{}: DOM with the "
       "library's run-time choice ({}), On-Demand with the one this build's flags allow ({}, the portable -march of "
       "a Debian build); its input padded once outside the timing. \"-> pruned doc\": the nlohmann document parse_pod_list reads, built from that "
       "parser's output (checked equal to today's).\n\n",
