@@ -3,20 +3,25 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cmath>
 #include <ctime>
 #include <map>
 #include <set>
 
+#include <boost/json/basic_parser_impl.hpp>
+
 #include "listeners/ad_templates.hpp"
 #include "listeners/container_ids.hpp"
+#include "listeners/kubelet/kubelet_pod_shape.hpp"
 
 namespace autodiscd {
 namespace {
 
 using input_json = nlohmann::json;
 
-constexpr std::string_view ad_prefix = "ad.datadoghq.com/";
-constexpr std::string_view legacy_prefix = "service-discovery.datadoghq.com/";
+/// Nesting deeper than this is an error (Boost.JSON's default is 32; managedFields nest deeper,
+/// and the parser keeps its own stack, not the call stack's).
+constexpr std::size_t max_pod_list_depth = 10'000;
 
 /// Per-container annotation keys (after "<prefix><container>.").
 constexpr std::array<std::string_view, 12> container_keys = {
@@ -158,112 +163,74 @@ void check_annotation_targets(const annotation_map& annotations, const std::set<
   }
 }
 
-/// What a JSON object or array in a /pods body is, to keep only what the mapping reads.
-enum class node_kind {
-  root, items, pod, metadata, annotations, spec, containers, container, ports, port, init_containers,
-  init_container, status, conditions, condition, statuses, container_status, keep_all, skip
-};
-
-/// The kind of the value under `key` in an object of kind `parent`.
-node_kind member_kind(node_kind parent, std::string_view key) {
-  switch (parent) {
-    case node_kind::root:
-      return key == "items" ? node_kind::items : key == "kind" ? node_kind::keep_all : node_kind::skip;
-    case node_kind::pod:
-      return key == "metadata" ? node_kind::metadata
-             : key == "spec"   ? node_kind::spec
-             : key == "status" ? node_kind::status
-                               : node_kind::skip;
-    case node_kind::metadata:
-      if (key == "annotations") return node_kind::annotations;
-      return key == "name" || key == "namespace" || key == "uid" ? node_kind::keep_all : node_kind::skip;
-    case node_kind::annotations:
-      return key.starts_with(ad_prefix) || key.starts_with(legacy_prefix) || key == "kubernetes.io/config.source"
-                 ? node_kind::keep_all
-                 : node_kind::skip;
-    case node_kind::spec:
-      return key == "containers" ? node_kind::containers
-             : key == "initContainers" ? node_kind::init_containers
-                                       : node_kind::skip;
-    case node_kind::container:
-      if (key == "ports") return node_kind::ports;
-      return key == "name" || key == "image" ? node_kind::keep_all : node_kind::skip;
-    case node_kind::port:
-      return key == "name" || key == "containerPort" ? node_kind::keep_all : node_kind::skip;
-    case node_kind::init_container:
-      return key == "name" ? node_kind::keep_all : node_kind::skip;
-    case node_kind::status:
-      if (key == "conditions") return node_kind::conditions;
-      if (key == "containerStatuses") return node_kind::statuses;
-      return key == "phase" || key == "podIP" ? node_kind::keep_all : node_kind::skip;
-    case node_kind::condition:
-      return key == "type" || key == "status" ? node_kind::keep_all : node_kind::skip;
-    case node_kind::container_status:
-      return key == "name" || key == "containerID" || key == "image" || key == "state" ? node_kind::keep_all
-                                                                                        : node_kind::skip;
-    case node_kind::keep_all:
-      return node_kind::keep_all;
-    default:
-      return node_kind::skip;
-  }
-}
-
-/// The kind of the elements of an array of kind `parent`.
-node_kind element_kind(node_kind parent) {
-  switch (parent) {
-    case node_kind::items: return node_kind::pod;
-    case node_kind::containers: return node_kind::container;
-    case node_kind::ports: return node_kind::port;
-    case node_kind::init_containers: return node_kind::init_container;
-    case node_kind::conditions: return node_kind::condition;
-    case node_kind::statuses: return node_kind::container_status;
-    case node_kind::keep_all: return node_kind::keep_all;
-    default: return node_kind::skip;
-  }
-}
-
-/// A SAX handler building a DOM of only the parts of a PodList the mapping reads: a /pods
-/// body is mostly managedFields, volumes, env and last-applied-configuration, and not
-/// allocating them halves the cost of a poll.
+/// A Boost.JSON basic_parser handler building a document of only the parts of a PodList the
+/// mapping reads (kubelet_pod_shape.hpp): a /pods body is mostly managedFields, volumes, env
+/// and last-applied-configuration, which are validated but never allocated. Strings arrive as
+/// views into the body (in parts when escaped); only the kept ones are copied.
 class pruned_pod_list_builder {
  public:
-  using number_integer_t = input_json::number_integer_t;
-  using number_unsigned_t = input_json::number_unsigned_t;
-  using number_float_t = input_json::number_float_t;
-  using string_t = input_json::string_t;
-  using binary_t = input_json::binary_t;
+  using error_code = boost::json::error_code;
+  using string_view = boost::json::string_view;
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
 
   explicit pruned_pod_list_builder(input_json& root) : root_(root) {}
 
-  bool null() { return value(nullptr); }
-  bool boolean(bool v) { return value(v); }
-  bool number_integer(number_integer_t v) { return value(v); }
-  bool number_unsigned(number_unsigned_t v) { return value(v); }
-  bool number_float(number_float_t v, const string_t&) { return value(v); }
-  bool string(string_t& v) { return value(std::move(v)); }
-  bool binary(binary_t&) { return value(nullptr); }
-  bool start_object(std::size_t) { return open(input_json::object()); }
-  bool end_object() { return close(); }
-  bool start_array(std::size_t) { return open(input_json::array()); }
-  bool end_array() { return close(); }
-  bool key(string_t& k) {
-    if (skip_depth_ > 0) return true;
-    pending_kind_ = member_kind(kinds_.back(), k);
-    if (pending_kind_ != node_kind::skip) key_ = std::move(k);
+  bool on_document_begin(error_code&) { return true; }
+  bool on_document_end(error_code&) { return true; }
+  bool on_object_begin(error_code&) { return open(input_json::object()); }
+  bool on_object_end(std::size_t, error_code&) { return close(); }
+  bool on_array_begin(error_code&) { return open(input_json::array()); }
+  bool on_array_end(std::size_t, error_code&) { return close(); }
+  bool on_key_part(string_view part, std::size_t, error_code&) {
+    if (skip_depth_ == 0) part_.append(part.data(), part.size());
     return true;
   }
-  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) {
-    error_ = std::string(e.what()) + " (at byte " + std::to_string(position) + ")";
-    return false;
+  bool on_key(string_view last, std::size_t, error_code&) {
+    if (skip_depth_ > 0) return true;
+    std::string_view key(last.data(), last.size());
+    if (!part_.empty()) key = part_.append(last.data(), last.size());
+    pending_kind_ = pod_member_kind(kinds_.back(), key);
+    if (pending_kind_ != pod_node::skip) key_.assign(key);
+    part_.clear();
+    return true;
   }
-  const std::string& error() const { return error_; }
+  bool on_string_part(string_view part, std::size_t, error_code&) {
+    if (keeps_next()) part_.append(part.data(), part.size());
+    return true;
+  }
+  bool on_string(string_view last, std::size_t, error_code&) {
+    if (!keeps_next()) return true;
+    part_.append(last.data(), last.size());
+    place(input_json(std::move(part_)));
+    part_.clear();
+    return true;
+  }
+  bool on_number_part(string_view, error_code&) { return true; }
+  bool on_int64(std::int64_t v, string_view, error_code&) { return value(v); }
+  bool on_uint64(std::uint64_t v, string_view, error_code&) { return value(v); }
+  bool on_double(double v, string_view, error_code& ec) {
+    // 1e400: nlohmann refused it, Boost.JSON reads infinity; kept refused.
+    if (!std::isfinite(v)) {
+      ec = boost::json::error::exponent_overflow;
+      return false;
+    }
+    return value(v);
+  }
+  bool on_bool(bool v, error_code&) { return value(v); }
+  bool on_null(error_code&) { return value(nullptr); }
+  bool on_comment_part(string_view, error_code&) { return true; }
+  bool on_comment(string_view, error_code&) { return true; }
 
  private:
   /// The kind of the value about to be read.
-  node_kind next_kind() const {
-    if (stack_.empty()) return node_kind::root;
-    return stack_.back()->is_array() ? element_kind(kinds_.back()) : pending_kind_;
+  pod_node next_kind() const {
+    if (stack_.empty()) return pod_node::root;
+    return stack_.back()->is_array() ? pod_element_kind(kinds_.back()) : pending_kind_;
   }
+  bool keeps_next() const { return skip_depth_ == 0 && next_kind() != pod_node::skip; }
   input_json* place(input_json&& v) {
     if (stack_.empty()) {
       root_ = std::move(v);
@@ -280,20 +247,15 @@ class pruned_pod_list_builder {
   }
   template <class V>
   bool value(V&& v) {
-    if (skip_depth_ > 0 || next_kind() == node_kind::skip) return true;
-    place(input_json(std::forward<V>(v)));
+    if (keeps_next()) place(input_json(std::forward<V>(v)));
     return true;
   }
   bool open(input_json&& container) {
-    if (skip_depth_ > 0) {
+    if (!keeps_next()) {
       ++skip_depth_;
       return true;
     }
     const auto kind = next_kind();
-    if (kind == node_kind::skip) {
-      skip_depth_ = 1;
-      return true;
-    }
     stack_.push_back(place(std::move(container)));
     kinds_.push_back(kind);
     return true;
@@ -310,11 +272,11 @@ class pruned_pod_list_builder {
 
   input_json& root_;
   std::vector<input_json*> stack_;
-  std::vector<node_kind> kinds_;
+  std::vector<pod_node> kinds_;
   std::string key_;
-  node_kind pending_kind_ = node_kind::skip;
+  std::string part_;  ///< the parts of a key or a kept string read so far
+  pod_node pending_kind_ = pod_node::skip;
   int skip_depth_ = 0;
-  std::string error_;
 };
 
 void add_tag(std::vector<std::string>& tags, std::string_view name, std::string_view value) {
@@ -442,11 +404,24 @@ std::optional<std::string> parse_pod_list(std::string_view body, const kubelet_p
                                           service_map& out) {
   out.clear();
   input_json doc;
-  pruned_pod_list_builder builder(doc);
-  if (!input_json::sax_parse(body, &builder)) {
-    return "malformed JSON (" + std::to_string(body.size()) + " bytes): " + builder.error();
-  }
+  if (auto error = parse_pod_list_json(body, doc)) return error;
   return pods_to_services(doc, options, out);
+}
+
+std::optional<std::string> parse_pod_list_json(std::string_view body, nlohmann::json& out) {
+  out = nullptr;
+  boost::json::parse_options limits;
+  limits.max_depth = max_pod_list_depth;
+  boost::json::basic_parser<pruned_pod_list_builder> parser(limits, out);
+  boost::json::error_code ec;
+  const auto read = parser.write_some(false, body.data(), body.size(), ec);
+  if (!ec && read != body.size()) ec = boost::json::error::extra_data;
+  if (ec) {
+    out = nullptr;
+    return "malformed JSON (" + std::to_string(body.size()) + " bytes): " + ec.message() + " (at byte " +
+           std::to_string(read) + ")";
+  }
+  return std::nullopt;
 }
 
 std::optional<std::string> pods_to_services(const input_json& pod_list, const kubelet_pod_options& options,

@@ -32,6 +32,11 @@ struct kubelet_pod_options {
 std::optional<std::string> parse_pod_list(std::string_view body, const kubelet_pod_options& options,
                                           service_map& out);
 
+/// Parses a `/pods` body into a document holding only the values pods_to_services() reads
+/// (kubelet_pod_shape.hpp): the first half of parse_pod_list(). Returns why the body is not
+/// JSON (with the byte offset); `out` is then null. Pure.
+std::optional<std::string> parse_pod_list_json(std::string_view body, nlohmann::json& out);
+
 /// Maps a parsed PodList to services:
 /// - one per container of `status.containerStatuses` that has a `containerID` (init
 ///   containers and containers without an id are not services), id as the kubelet gives it;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -112,6 +113,16 @@ long rss_kib(int pid) {
     if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
   }
   return -1;
+}
+
+double schedstat_cpu_ms(int pid) {
+  double ns = 0;
+  for (const auto& task : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid))) {
+    std::ifstream in(task.path() / "schedstat");
+    double run_ns = 0;
+    if (in >> run_ns) ns += run_ns;
+  }
+  return ns / 1e6;
 }
 
 }  // namespace autodiscd::bench

@@ -54,6 +54,10 @@ void print_table(const std::vector<std::string>& header, const std::vector<std::
 /// Writes `text` to stderr, prefixed, for progress lines that stay out of the tables.
 void progress(const std::string& text);
 
+/// Time on a CPU of every thread of process `pid` (/proc/PID/task/*/schedstat: ns, not the
+/// 10 ms ticks of utime/stime), in milliseconds.
+double schedstat_cpu_ms(int pid);
+
 /// Resident set size of process `pid` in KiB (VmRSS), -1 when unknown.
 long rss_kib(int pid);
 

@@ -51,17 +51,6 @@ std::int64_t monotonic_ns() {
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-/// Time on a CPU of every thread of `pid`, in milliseconds (schedstat: ns, not 10 ms ticks).
-double cpu_ms_of(int pid) {
-  double ns = 0;
-  for (const auto& task : fs::directory_iterator(fmt::format("/proc/{}/task", pid))) {
-    std::ifstream in(task.path() / "schedstat");
-    double run_ns = 0;
-    if (in >> run_ns) ns += run_ns;
-  }
-  return ns / 1e6;
-}
-
 /// What a child writes to the shared pipe once it listens (one write, atomic under PIPE_BUF).
 struct listen_report {
   int pid = 0;
@@ -263,14 +252,14 @@ struct process_bench {
   /// Signals `pid` to listen; waits for its report and its file. The listen -> file latency
   /// (ms) and the daemon's CPU (ms) from the signal to the file.
   std::pair<double, double> listen_and_wait(int pid) {
-    const double cpu0 = cpu_ms_of(daemon.pid());
+    const double cpu0 = schedstat_cpu_ms(daemon.pid());
     farm.listen(pid);
     const auto report = farm.next_report(std::chrono::seconds(10));
     if (!report || report->pid != pid) throw std::runtime_error(fmt::format("child {} did not report listening", pid));
     if (!watch.wait_written(pid, interval * 10 + std::chrono::seconds(10))) {
       throw std::runtime_error(fmt::format("no config file for process {} (port {})", pid, report->port));
     }
-    const double cpu1 = cpu_ms_of(daemon.pid());
+    const double cpu1 = schedstat_cpu_ms(daemon.pid());
     return {static_cast<double>(watch.written.at(pid) - report->listened_ns) / 1e6, cpu1 - cpu0};
   }
 };
@@ -324,9 +313,9 @@ int run_process(const options& opt) {
 
     // 2. Idle: nothing changes for idle_s.
     std::this_thread::sleep_for(interval * 2);
-    const double idle0 = cpu_ms_of(daemon.pid());
+    const double idle0 = schedstat_cpu_ms(daemon.pid());
     std::this_thread::sleep_for(std::chrono::duration<double>(idle_s));
-    const double idle_cpu = cpu_ms_of(daemon.pid()) - idle0;
+    const double idle_cpu = schedstat_cpu_ms(daemon.pid()) - idle0;
     const double polls = idle_s * 1000.0 / static_cast<double>(interval.count());
     const double idle_per_poll = idle_cpu / polls;
 

@@ -19,9 +19,9 @@ QUICK=${QUICK:-0}
 SKIP_DOCKER=${SKIP_DOCKER:-0}
 
 if [ "$QUICK" = 1 ]; then
-  SYNC_SIZES=50,100; EVENTS=500; PODS=25,50; WRITER=100; FOOT_SIZES="0 100"; IDLE_SECONDS=3; DOCKER_N=5; PROM_N=1
+  SYNC_SIZES=50,100; EVENTS=500; PODS=25,50; KUBE_POLL_PODS=25; KUBE_POLLS=20; WRITER=100; FOOT_SIZES="0 100"; IDLE_SECONDS=3; DOCKER_N=5; PROM_N=1
 else
-  SYNC_SIZES=100,1000,10000; EVENTS=2000; PODS=250,1000,5000; WRITER=2000; FOOT_SIZES="0 1000 10000"; DOCKER_N=200; PROM_N=10
+  SYNC_SIZES=100,1000,10000; EVENTS=2000; PODS=250,1000,5000; KUBE_POLL_PODS=212; KUBE_POLLS=300; WRITER=2000; FOOT_SIZES="0 1000 10000"; DOCKER_N=200; PROM_N=10
 fi
 
 if [ "${NO_BUILD:-0}" != 1 ]; then  # NO_BUILD=1: use the binaries already in $BUILD
@@ -249,6 +249,28 @@ say "parse_pod_list + diff_services and the app's resolve_service + writer.apply
 say "of tests/fixtures/auto_conf. Each pod gives 3 services (2 containers and the pod)."
 say ""
 figure "$BENCH" kubelet --pods "$PODS" --repeat 20
+say "### The JSON parsers on /pods bodies"
+say ""
+say "Issue 15: today's parse (nlohmann's SAX parser into the pruned document the mapping reads) against"
+say "nlohmann's DOM, simdjson 3.0.1 (libsimdjson-dev) and Boost.JSON 1.81, on the recorded pod lists of"
+say "tests/fixtures/kubelet and the synthetic bodies above. A parser replaces today's only if it is at"
+say "least 2x faster on the synthetic bodies. (Skipped where libsimdjson-dev is not installed.)"
+say ""
+if "$BENCH" parsers --pods 1 --repeat 1 --sample-mb 0.001 >/dev/null 2>&1; then
+  figure "$BENCH" parsers --pods "$PODS" --repeat 7
+else
+  say "(skipped: autodiscd_bench was built without libsimdjson-dev)"
+  say ""
+fi
+say "### An unchanged poll from outside, the HTTP read of the body included"
+say ""
+say "Target: <= 1 ms CPU per unchanged poll of a ~750 KiB body every 100 ms (20 ms before the body"
+say "memo). The build's autodiscd with one kubelet listener against a fake kubelet (tests/support's"
+say "fake HTTP server in the benchmark process) serving a fixed synthetic body; the daemon's CPU over"
+say "the polls / polls. Then two bodies in turn that differ in one byte the mapping does not read:"
+say "every poll parsed and diffed, nothing resolved (the cost of a poll without the memo)."
+say ""
+figure "$BENCH" kubelet-poll --pods "$KUBE_POLL_PODS" --interval-ms 100 --polls "$KUBE_POLLS" --changing-polls 50
 
 # --- 7: writer -----------------------------------------------------------------------------
 say "## 7. Writer: configs/s"
