@@ -146,7 +146,7 @@ void app::resolve_and_write(const std::vector<std::string>& ids) {
   for (const auto& id : ids) {
     const auto it = services_.find(id);
     resolution result;
-    if (it != services_.end()) result = resolve_service(it->second, templates_, env_);
+    if (it != services_.end()) result = resolve_service(*it->second, templates_, env_);
     auto& previous = resolutions_[id];
     // Log new rejections only once.
     for (const auto& r : result.rejected) {
@@ -185,15 +185,13 @@ void app::on_delta(const std::string& listener, service_delta delta) {
   auto* state = state_of(listener);
   // The per-listener count is kept as services come and go (a recount would make a sync
   // that reports N services one by one cost O(N^2)).
-  for (auto& svc : delta.added) {
-    dirty_.insert(svc.id);
-    const bool inserted = services_.insert_or_assign(svc.id, std::move(svc)).second;
-    if (state && inserted) ++state->services;
-  }
-  for (auto& svc : delta.changed) {
-    dirty_.insert(svc.id);
-    const bool inserted = services_.insert_or_assign(svc.id, std::move(svc)).second;
-    if (state && inserted) ++state->services;
+  for (auto* list : {&delta.added, &delta.changed}) {
+    for (auto& svc : *list) {
+      dirty_.insert(svc->id);
+      const auto& id = svc->id;  // the snapshot stays put when the pointer moves
+      const bool inserted = services_.insert_or_assign(id, std::move(svc)).second;
+      if (state && inserted) ++state->services;
+    }
   }
   for (auto& id : delta.removed) {
     dirty_.insert(id);
@@ -316,7 +314,7 @@ void app::reload_templates() {
   log->info("templates changed: templates={} identifiers={}", templates_.all().size(), touched.size());
   std::vector<std::string> affected;
   for (const auto& [id, svc] : services_) {
-    if (std::any_of(svc.ad_identifiers.begin(), svc.ad_identifiers.end(),
+    if (std::any_of(svc->ad_identifiers.begin(), svc->ad_identifiers.end(),
                     [&](const std::string& i) { return touched.contains(i); })) {
       affected.push_back(id);
     }
@@ -369,7 +367,7 @@ std::optional<std::string> app::reload(daemon_config next) {
   // Services of stopped listeners are gone (their replacements report them again).
   std::vector<std::string> gone;
   for (auto it = services_.begin(); it != services_.end();) {
-    if (std::find(dropped.begin(), dropped.end(), it->second.listener) != dropped.end()) {
+    if (std::find(dropped.begin(), dropped.end(), it->second->listener) != dropped.end()) {
       gone.push_back(it->first);
       it = services_.erase(it);
     } else {

@@ -100,7 +100,7 @@ class app : public service_sink {
 
   bool ready() const { return ready_; }
   const daemon_config& config() const { return config_; }
-  const std::map<std::string, service>& services() const { return services_; }
+  const service_map& services() const { return services_; }
   const std::map<std::string, resolution>& resolutions() const { return resolutions_; }
   const std::vector<listener_state>& listener_states() const { return states_; }
   const config_errors& template_errors() const { return template_errors_; }
@@ -130,7 +130,8 @@ class app : public service_sink {
   /// operations still complete on the loop.
   std::vector<std::unique_ptr<listener>> retired_listeners_;
   std::vector<listener_state> states_;
-  std::map<std::string, service> services_;
+  /// The listeners' snapshots, shared with them (not copies).
+  service_map services_;
   std::map<std::string, resolution> resolutions_;
   std::unique_ptr<config_writer> writer_;
   file_watch template_watch_;

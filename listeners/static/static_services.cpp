@@ -113,7 +113,7 @@ config_errors parse_static_services(const std::string& text, const std::string& 
       r.error("id", "duplicate service id " + svc.id);
       continue;
     }
-    if (!svc.id.empty()) out.emplace(svc.id, std::move(svc));
+    if (!svc.id.empty()) put_service(out, std::move(svc));
   }
   if (!errors.empty()) out.clear();
   return errors;

@@ -35,7 +35,7 @@ TEST_CASE("static services: every field, plain port numbers, sorted ports", "[st
   INFO(to_string(errors));
   REQUIRE(errors.empty());
   REQUIRE(out.size() == 1);
-  const auto& svc = out.at("docker://redis-1");
+  const auto& svc = *out.at("docker://redis-1");
   CHECK(svc.listener == "static");
   CHECK(svc.ad_identifiers == std::vector<std::string>{"redis", "docker://redis-1"});
   CHECK(svc.hosts == std::map<std::string, std::string>{{"backend", "10.0.0.2"}, {"bridge", "172.17.0.2"}});
@@ -67,20 +67,20 @@ TEST_CASE("static services: absent or null means not supported, empty means empt
   pid: null
 )", "/etc/services.yaml", "static", out);
   REQUIRE(errors.empty());
-  const auto& a = out.at("a");
+  const auto& a = *out.at("a");
   CHECK_FALSE(a.hosts);
   CHECK_FALSE(a.ports);
   CHECK_FALSE(a.pid);
   CHECK_FALSE(a.hostname);
   CHECK(a.ready);
-  const auto& b = out.at("b");
+  const auto& b = *out.at("b");
   REQUIRE(b.hosts);
   CHECK(b.hosts->empty());
   REQUIRE(b.ports);
   CHECK(b.ports->empty());
   CHECK(b.hostname == std::optional<std::string>(""));
   CHECK(b.pid == std::optional<std::int64_t>(0));
-  const auto& c = out.at("c");
+  const auto& c = *out.at("c");
   CHECK_FALSE(c.hosts);
   CHECK_FALSE(c.ports);
   CHECK_FALSE(c.hostname);
@@ -89,7 +89,7 @@ TEST_CASE("static services: absent or null means not supported, empty means empt
 
 TEST_CASE("static services: an empty file or an empty list means no services", "[static]") {
   for (const std::string text : {"", "\n", "# just a comment\n", "[]\n", "~\n"}) {
-    service_map out{{"old", service{}}};
+    service_map out{{"old", std::make_shared<const service>()}};
     auto errors = parse_static_services(text, "/etc/services.yaml", "static", out);
     INFO(json(text).dump());
     CHECK(errors.empty());
