@@ -109,6 +109,8 @@ class app : public service_sink {
 
  private:
   listener_state* state_of(const std::string& listener);
+  /// Every listener synced for the first time: removes stale files, then calls on_ready.
+  void become_ready();
   /// Resolves `ids` again and writes what changed, as one writer batch.
   void resolve_and_write(const std::vector<std::string>& ids);
   /// Resolves and writes the services changed by the deltas received since the last flush.
@@ -150,6 +152,8 @@ class app : public service_sink {
   /// the event loop (a resync, a burst of events) are written as one batch.
   std::set<std::string> dirty_;
   bool flush_posted_ = false;
+  /// Services resolved since the free heap was last given back to the system.
+  std::size_t resolved_since_release_ = 0;
   /// Group commit: after a write that took W, the next batch waits until the output has
   /// rested for W (at most max_flush_wait), so under a stream of changes batches grow with
   /// the rate instead of paying the syncs per few files; a change after a quiet spell is
