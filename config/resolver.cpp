@@ -162,6 +162,9 @@ resolution resolve_service(const service& svc, const template_index& templates, 
     path.append(folder).append(safe_id);
     if (n != 0) path.append("_").append(std::to_string(n));
     path.append(ext);
+    // The app keeps every config for as long as its service runs: no spare capacity (the
+    // rendering grows the text by doubling).
+    content.shrink_to_fit();
     result.configs.push_back({svc.id, t->name, t->source, t->kind, std::move(path), std::move(content), std::move(used)});
   }
   return result;

@@ -5,6 +5,10 @@
 #include <numeric>
 #include <set>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <boost/asio/post.hpp>
 
 #include "config/template_loader.hpp"
@@ -17,6 +21,23 @@ namespace {
 /// The most a batch waits for the previous write's rest (group commit); bounds the latency
 /// it adds under a stream of changes.
 constexpr std::chrono::milliseconds max_flush_wait{5};
+
+/// A sync that follows this many resolved services gives the free heap back (see
+/// release_free_heap); the syncs of a steady trickle of changes do not.
+constexpr std::size_t release_after_services = 256;
+/// Free heap below which nothing is given back.
+constexpr std::size_t released_free_heap = 2 * 1024 * 1024;
+
+/// A big sync frees far more than the daemon keeps: a first Docker sync parses every inspect,
+/// a kubelet poll a whole pod list, and the writer's batch plans every file. glibc keeps freed
+/// memory inside its heap, between the services made meanwhile, so without this the RSS stays
+/// at the peak of the biggest sync. malloc_trim gives the free pages back: a walk of the free
+/// chunks, no thread, no timer.
+void release_free_heap() {
+#ifdef __GLIBC__
+  if (::mallinfo2().fordblks >= released_free_heap) ::malloc_trim(0);
+#endif
+}
 }  // namespace
 
 std::chrono::steady_clock::duration group_commit_wait(std::chrono::steady_clock::time_point now,
@@ -146,7 +167,7 @@ void app::resolve_and_write(const std::vector<std::string>& ids) {
   for (const auto& id : ids) {
     const auto it = services_.find(id);
     resolution result;
-    if (it != services_.end()) result = resolve_service(it->second, templates_, env_);
+    if (it != services_.end()) result = resolve_service(*it->second, templates_, env_);
     trace_stage("resolved", id);
     auto& previous = resolutions_[id];
     // Log new rejections only once.
@@ -174,6 +195,7 @@ void app::flush() {
   const std::vector<std::string> ids(dirty_.begin(), dirty_.end());
   dirty_.clear();
   resolve_and_write(ids);
+  resolved_since_release_ += ids.size();
   ++totals_.write_batches;
   pending_since_.reset();
   last_flush_end_ = std::chrono::steady_clock::now();
@@ -187,15 +209,13 @@ void app::on_delta(const std::string& listener, service_delta delta) {
   auto* state = state_of(listener);
   // The per-listener count is kept as services come and go (a recount would make a sync
   // that reports N services one by one cost O(N^2)).
-  for (auto& svc : delta.added) {
-    dirty_.insert(svc.id);
-    const bool inserted = services_.insert_or_assign(svc.id, std::move(svc)).second;
-    if (state && inserted) ++state->services;
-  }
-  for (auto& svc : delta.changed) {
-    dirty_.insert(svc.id);
-    const bool inserted = services_.insert_or_assign(svc.id, std::move(svc)).second;
-    if (state && inserted) ++state->services;
+  for (auto* list : {&delta.added, &delta.changed}) {
+    for (auto& svc : *list) {
+      dirty_.insert(svc->id);
+      const auto& id = svc->id;  // the snapshot stays put when the pointer moves
+      const bool inserted = services_.insert_or_assign(id, std::move(svc)).second;
+      if (state && inserted) ++state->services;
+    }
   }
   for (auto& id : delta.removed) {
     dirty_.insert(id);
@@ -235,8 +255,18 @@ void app::on_synced(const std::string& listener) {
   state->last_error_kind.clear();
   state->last_error.clear();
   state->error_since.reset();
-  if (ready_) return;
-  if (!std::all_of(states_.begin(), states_.end(), [](const listener_state& s) { return s.synced; })) return;
+  if (!ready_ && std::all_of(states_.begin(), states_.end(), [](const listener_state& s) { return s.synced; })) {
+    become_ready();
+  }
+  // Once the listener's sync has unwound (its list and maps are freed when the call
+  // returns), what the sync freed goes back.
+  if (resolved_since_release_ >= release_after_services) {
+    resolved_since_release_ = 0;
+    net::post(io_, release_free_heap);
+  }
+}
+
+void app::become_ready() {
   // First full picture: the files a past run left for services now gone are stale.
   if (writer_) {
     std::set<std::string> keep;
@@ -318,7 +348,7 @@ void app::reload_templates() {
   log->info("templates changed: templates={} identifiers={}", templates_.all().size(), touched.size());
   std::vector<std::string> affected;
   for (const auto& [id, svc] : services_) {
-    if (std::any_of(svc.ad_identifiers.begin(), svc.ad_identifiers.end(),
+    if (std::any_of(svc->ad_identifiers.begin(), svc->ad_identifiers.end(),
                     [&](const std::string& i) { return touched.contains(i); })) {
       affected.push_back(id);
     }
@@ -371,7 +401,7 @@ std::optional<std::string> app::reload(daemon_config next) {
   // Services of stopped listeners are gone (their replacements report them again).
   std::vector<std::string> gone;
   for (auto it = services_.begin(); it != services_.end();) {
-    if (std::find(dropped.begin(), dropped.end(), it->second.listener) != dropped.end()) {
+    if (std::find(dropped.begin(), dropped.end(), it->second->listener) != dropped.end()) {
       gone.push_back(it->first);
       it = services_.erase(it);
     } else {

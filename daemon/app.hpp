@@ -103,7 +103,7 @@ class app : public service_sink {
 
   bool ready() const { return ready_; }
   const daemon_config& config() const { return config_; }
-  const std::map<std::string, service>& services() const { return services_; }
+  const service_map& services() const { return services_; }
   const std::map<std::string, resolution>& resolutions() const { return resolutions_; }
   const std::vector<listener_state>& listener_states() const { return states_; }
   const config_errors& template_errors() const { return template_errors_; }
@@ -112,6 +112,8 @@ class app : public service_sink {
 
  private:
   listener_state* state_of(const std::string& listener);
+  /// Every listener synced for the first time: removes stale files, then calls on_ready.
+  void become_ready();
   /// Resolves `ids` again and writes what changed, as one writer batch.
   void resolve_and_write(const std::vector<std::string>& ids);
   /// Resolves and writes the services changed by the deltas received since the last flush.
@@ -133,7 +135,8 @@ class app : public service_sink {
   /// operations still complete on the loop.
   std::vector<std::unique_ptr<listener>> retired_listeners_;
   std::vector<listener_state> states_;
-  std::map<std::string, service> services_;
+  /// The listeners' snapshots, shared with them (not copies).
+  service_map services_;
   std::map<std::string, resolution> resolutions_;
   std::unique_ptr<config_writer> writer_;
   file_watch template_watch_;
@@ -152,6 +155,8 @@ class app : public service_sink {
   /// the event loop (a resync, a burst of events) are written as one batch.
   std::set<std::string> dirty_;
   bool flush_posted_ = false;
+  /// Services resolved since the free heap was last given back to the system.
+  std::size_t resolved_since_release_ = 0;
   /// Group commit: after a write that took W, the next batch waits until the output has
   /// rested for W (at most max_flush_wait), so under a stream of changes batches grow with
   /// the rate instead of paying the syncs per few files; a change after a quiet spell is

@@ -10,7 +10,7 @@ namespace autodiscd {
 
 json services_report(const app& a) {
   json out = json::array();
-  for (const auto& [id, svc] : a.services()) out.push_back(service_to_json(svc));
+  for (const auto& [id, svc] : a.services()) out.push_back(service_to_json(*svc));
   return out;
 }
 

@@ -37,7 +37,7 @@ struct poller_core {
 
   /// A good poll found `next`: reports the differences (if any), then that it synced.
   void report(service_map next) {
-    auto delta = diff_services(services, next);
+    auto delta = diff_services_sharing(services, next);
     services = std::move(next);
     if (!delta.empty()) sink->on_delta(name, std::move(delta));
     sink->on_synced(name);

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +49,10 @@ struct service {
 
   friend bool operator==(const service&, const service&) = default;
 };
+
+/// A service as it is held: one immutable snapshot that the listener, the app and the resolver
+/// share (a change is a new snapshot, never an edit), so each service lives once in memory.
+using service_ptr = std::shared_ptr<const service>;
 
 /// Sorts ports ascending by number (then name) and drops exact duplicates.
 void normalize_ports(std::vector<service_port>& ports);

@@ -97,15 +97,15 @@ struct docker_listener::core : std::enable_shared_from_this<docker_listener::cor
     if (sink) sink->on_count(settings.name, what);
   }
 
-  void upsert(service svc) {
-    if (auto r = removals.find(svc.id); r != removals.end()) {
+  void upsert(service_ptr svc) {
+    if (auto r = removals.find(svc->id); r != removals.end()) {
       r->second->cancel();
       removals.erase(r);
     }
-    auto it = services.find(svc.id);
-    auto delta = diff_one(it == services.end() ? nullptr : &it->second, &svc);
-    if (delta.empty()) return;
-    services[svc.id] = std::move(svc);
+    auto it = services.find(svc->id);
+    auto delta = diff_one(it == services.end() ? nullptr : it->second, svc);
+    if (delta.empty()) return;  // an equal snapshot: the one the app holds stays
+    services[svc->id] = std::move(svc);
     if (sink) sink->on_delta(settings.name, std::move(delta));
   }
 
@@ -116,7 +116,7 @@ struct docker_listener::core : std::enable_shared_from_this<docker_listener::cor
     }
     auto it = services.find(sid);
     if (it == services.end()) return;
-    auto delta = diff_one(&it->second, nullptr);
+    auto delta = diff_one(it->second, nullptr);
     services.erase(it);
     if (sink) sink->on_delta(settings.name, std::move(delta));
   }
@@ -241,7 +241,7 @@ net::awaitable<void> refresh_loop(core_ptr c, std::string id) {
     } else if (c->syncing) {
       c->pending.insert(id);  // the resync's own result comes later; look again after it
     } else if (out.svc) {
-      c->upsert(std::move(*out.svc));
+      c->upsert(std::make_shared<const service>(std::move(*out.svc)));
     } else {
       c->schedule_removal("docker://" + id);
     }
@@ -333,8 +333,7 @@ net::awaitable<void> inspect_worker(core_ptr c, std::shared_ptr<sync_state> s, s
     if (!out.ok) {
       if (!s->failure) s->failure = http_error{out.error.kind, "inspect of container " + id + ": " + out.error.message};
     } else if (out.svc) {
-      auto sid = out.svc->id;
-      s->found.emplace(std::move(sid), std::move(*out.svc));
+      put_service(s->found, std::move(*out.svc));
     }
   }
 }

@@ -208,7 +208,7 @@ std::optional<std::string> parse_ecs_task(std::string_view body, const ecs_task_
       if (str(c, "Name") == "~internal~ecs~pause" || str(c, "Type") == "CNI_PAUSE") continue;
       if (str(c, "DockerId").empty()) continue;
       auto svc = map_container(c, task_tags, options);
-      out.services.insert_or_assign(svc.id, std::move(svc));
+      put_service(out.services, std::move(svc));
     }
   }
   return std::nullopt;

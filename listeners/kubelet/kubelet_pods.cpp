@@ -391,11 +391,11 @@ void map_pod(const input_json& pod, const kubelet_pod_options& options, service_
           break;
         }
       }
-      out.insert_or_assign(svc.id, std::move(svc));
+      put_service(out, std::move(svc));
     }
   }
   normalize_ports(*pod_service.ports);
-  if (!uid.empty()) out.insert_or_assign(pod_service.id, std::move(pod_service));
+  if (!uid.empty()) put_service(out, std::move(pod_service));
 }
 
 }  // namespace

@@ -174,7 +174,7 @@ struct process_listener::state {
   /// service for one in a container that is skipped.
   struct built_process {
     std::vector<listening_socket> owned;
-    std::optional<service> svc;
+    service_ptr svc;  ///< shared with `services` and the app
   };
   std::map<int, built_process> built;
   std::map<std::string, std::chrono::steady_clock::time_point> gone_since;
@@ -416,29 +416,36 @@ struct process_listener::state {
     std::map<int, built_process> now_built;
     for (auto& [pid, owned] : by_process) {
       if (auto it = built.find(pid); it != built.end() && it->second.owned == owned) {
-        if (it->second.svc) next.emplace(it->second.svc->id, *it->second.svc);
+        if (it->second.svc) next.emplace(it->second.svc->id, it->second.svc);
         now_built.insert(built.extract(it));
         continue;
       }
       auto facts = read_facts(pid);
       if (!facts) continue;  // exited since: its sockets vanish from the next dump
       if (facts->in_container && !settings.include_containers) {
-        now_built.emplace(pid, built_process{std::move(owned), std::nullopt});
+        now_built.emplace(pid, built_process{std::move(owned), nullptr});
         continue;
       }
       if (facts->age < settings.min_age) {
         rebuild_pending = true;
         continue;
       }
-      auto svc = build_process_service(*facts, owned, settings.rules, name, hostname);
-      next.emplace(svc.id, svc);
+      service_ptr svc =
+          std::make_shared<const service>(build_process_service(*facts, owned, settings.rules, name, hostname));
+      next.emplace(svc->id, svc);
       now_built.emplace(pid, built_process{std::move(owned), std::move(svc)});
     }
     built = std::move(now_built);
     keep_in_grace(services, next, gone_since, std::chrono::steady_clock::now(), settings.removal_grace);
     if (!gone_since.empty()) rebuild_pending = true;
-    auto delta = diff_services(services, next);
+    auto delta = diff_services_sharing(services, next);
     services = std::move(next);
+    // A process read again into an equal service keeps the snapshot the app already holds.
+    for (auto& [pid, b] : built) {
+      if (!b.svc) continue;
+      const auto it = services.find(b.svc->id);
+      if (it != services.end() && it->second != b.svc && *it->second == *b.svc) b.svc = it->second;
+    }
     if (!delta.empty()) sink->on_delta(name, std::move(delta));
     sink->on_synced(name);
   }

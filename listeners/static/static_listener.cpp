@@ -80,7 +80,7 @@ void static_listener::reload() {
     sink_->on_error(name_, "parse", to_string(errors) + " (keeping the last good services)");
     return;
   }
-  auto delta = diff_services(services_, next);
+  auto delta = diff_services_sharing(services_, next);
   services_ = std::move(next);
   if (!delta.empty()) sink_->on_delta(name_, std::move(delta));
   sink_->on_synced(name_);

@@ -56,15 +56,15 @@ struct kubelet_pipeline {
     last_body.remember(fp, expires);
     double t1 = thread_cpu_ms();
     c.parse = t1 - t;
-    auto delta = diff_services(services, next);
+    auto delta = diff_services_sharing(services, next);
     services = std::move(next);
     double t2 = thread_cpu_ms();
     c.diff = t2 - t1;
     c.services = services.size();
     std::vector<std::pair<std::string, resolution>> changed;
     auto resolve = [&](const service& svc) { changed.emplace_back(svc.id, resolve_service(svc, templates, env)); };
-    for (const auto& s : delta.added) resolve(s);
-    for (const auto& s : delta.changed) resolve(s);
+    for (const auto& s : delta.added) resolve(*s);
+    for (const auto& s : delta.changed) resolve(*s);
     for (const auto& id : delta.removed) changed.emplace_back(id, resolution{});
     double t3 = thread_cpu_ms();
     c.resolve = t3 - t2;

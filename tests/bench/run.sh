@@ -175,23 +175,47 @@ figure "$BENCH" events --containers "$EVENTS" --load 0.5 --repeat "$REPEAT"
 # --- 5: footprint --------------------------------------------------------------------------
 say "## 5. Footprint: RSS vs services, idle CPU and wake-ups"
 say ""
-say "Target: RSS <= 20 MB at 1,000 services; no wake-ups while idle beyond configured timers. The real"
-say "autodiscd binary against \`autodiscd_bench fake-engine\` (a separate process), status server off,"
-say "no systemd watchdog. RSS is VmRSS (and peak VmHWM) 2 s after the last file was written."
+say "Targets (issue 15): RSS <= 12 MB at 1,000 services and <= 40 MB at 10,000, for every listener, and"
+say "at 0 services no higher than 8.5 MB; no wake-ups while idle beyond configured timers. The real"
+say "autodiscd binary against \`autodiscd_bench fake-engine\` (a separate process), or with the static"
+say "listener on a services file of N container-like services (the fields the Docker listener gives the"
+say "fake engine's containers), one config each; status server off, no systemd watchdog. RSS is VmRSS"
+say "(and peak VmHWM) 2 s after the last file was written."
 say "Idle: CPU (utime+stime from /proc/PID/stat) and context switches summed over the daemon's"
 say "threads (/proc/PID/task/*/status) during ${IDLE_SECONDS} s with nothing happening; every wake-up of a"
 say "sleeping thread is one voluntary context switch."
 say ""
-footprint_run() {  # N -> sets RSS HWM SYNC_S; leaves daemon and engine running
-  local n=$1 dir=$WORK/foot-$1
+static_services_file() {  # N FILE: N services as the Docker listener maps the fake engine's containers
+  awk -v n="$1" 'BEGIN {
+    for (i = 0; i < n; i++) {
+      id = sprintf("%064x", i + 1)
+      printf "- id: \"docker://%s\"\n", id
+      printf "  ad_identifiers: [\"docker://%s\", \"redis:5\", redis]\n", id
+      printf "  hosts: {bridge: 10.%d.%d.%d}\n", int(i / 65536) % 256, int(i / 256) % 256, i % 256
+      printf "  ports: [{port: 6379, name: 6379/tcp}]\n"
+      printf "  tags: [\"container_id:%s\", \"container_name:bench-%d\", \"docker_image:redis:5\", \"image_name:redis\", \"image_tag:5\", \"short_image:redis\"]\n", id, i
+      printf "  pid: 4242\n"
+      printf "  hostname: \"%s\"\n", substr(id, 1, 12)
+    }
+  }' >"$2"
+}
+footprint_run() {  # N [docker|static] -> sets RSS HWM SYNC_S; leaves daemon (and engine) running
+  local n=$1 kind=${2:-docker} dir=$WORK/foot-$1
   rm -rf "$dir"; mkdir -p "$dir/templates/redisdb.d" "$dir/out"
   printf "ad_identifiers:\n  - redis\ninit_config:\ninstances:\n  - host: '%%%%host%%%%'\n    port: 6379\n" \
     >"$dir/templates/redisdb.d/auto_conf.yaml"
-  "$BENCH" fake-engine --containers "$n" --inspect-delay-ms 1 --socket-link "$dir/engine.sock" >"$dir/engine.out" 2>&1 &
-  ENGINE_PID=$!
-  for _ in $(seq 100); do [ -S "$dir/engine.sock" ] && break; sleep 0.1; done
-  printf 'listeners:\n  - type: docker\n    host: unix://%s\ntemplates:\n  dirs: [templates]\noutput:\n  dir: out\nstatus:\n  listen: "off"\n' \
-    "$dir/engine.sock" >"$dir/autodiscd.yaml"
+  local listener
+  if [ "$kind" = static ]; then
+    static_services_file "$n" "$dir/services.yaml"
+    listener='  - type: static\n    path: services.yaml'
+  else
+    "$BENCH" fake-engine --containers "$n" --inspect-delay-ms 1 --socket-link "$dir/engine.sock" >"$dir/engine.out" 2>&1 &
+    ENGINE_PID=$!
+    for _ in $(seq 100); do [ -S "$dir/engine.sock" ] && break; sleep 0.1; done
+    listener="  - type: docker\n    host: unix://$dir/engine.sock"
+  fi
+  printf "listeners:\n$listener\ntemplates:\n  dirs: [templates]\noutput:\n  dir: out\nstatus:\n  listen: \"off\"\n" \
+    >"$dir/autodiscd.yaml"
   local t0; t0=$(date +%s.%N)
   "$DAEMON" run --config "$dir/autodiscd.yaml" >"$dir/daemon.log" 2>&1 &
   DAEMON_PID=$!
@@ -205,27 +229,29 @@ footprint_run() {  # N -> sets RSS HWM SYNC_S; leaves daemon and engine running
 }
 footprint_stop() {
   kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID" || true; DAEMON_PID=""
-  kill -TERM "$ENGINE_PID"; wait "$ENGINE_PID" || true; ENGINE_PID=""
+  [ -z "$ENGINE_PID" ] || { kill -TERM "$ENGINE_PID"; wait "$ENGINE_PID" || true; ENGINE_PID=""; }
 }
 ctx_switches() {  # PID -> voluntary + involuntary over all threads
   cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {s += $2} END {print s}'
 }
 cpu_ticks() { awk '{print $14 + $15}' /proc/"$1"/stat; }
-say "Command: \`tests/bench/run.sh\` (section 5; per run: \`autodiscd_bench fake-engine --containers N --inspect-delay-ms 1 --socket-link S\` and \`autodiscd run\` on a docker listener at S)"
+say "Command: \`tests/bench/run.sh\` (section 5; per run: \`autodiscd_bench fake-engine --containers N --inspect-delay-ms 1 --socket-link S\` and \`autodiscd run\` on a docker listener at S; for the static listener, \`autodiscd run\` on \`{type: static, path: services.yaml}\`, the file written by run.sh's static_services_file)"
 say ""
-say "| services | runs | RSS KiB min / median / max | peak RSS (VmHWM) KiB median | time to ready s median |"
-say "|---|---|---|---|---|"
-for n in $FOOT_SIZES; do
-  rss=(); hwm=(); syn=()
-  runs=$REPEAT; [ "$n" -lt 10000 ] || runs=1
-  for _ in $(seq "$runs"); do
-    footprint_run "$n"; rss+=("$RSS"); hwm+=("$HWM"); syn+=("$SYNC_S"); footprint_stop
+med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+for kind in docker static; do
+  say "| $kind listener: services | runs | RSS KiB min / median / max | peak RSS (VmHWM) KiB median | time to ready s median |"
+  say "|---|---|---|---|---|"
+  for n in $FOOT_SIZES; do
+    rss=(); hwm=(); syn=()
+    runs=$REPEAT; [ "$n" -lt 10000 ] || runs=1
+    for _ in $(seq "$runs"); do
+      footprint_run "$n" "$kind"; rss+=("$RSS"); hwm+=("$HWM"); syn+=("$SYNC_S"); footprint_stop
+    done
+    mn=$(printf '%s\n' "${rss[@]}" | sort -n | head -1); mx=$(printf '%s\n' "${rss[@]}" | sort -n | tail -1)
+    say "| $n | $runs | $mn / $(med "${rss[@]}") / $mx | $(med "${hwm[@]}") | $(printf '%.2f' "$(med "${syn[@]}")") |"
   done
-  med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-  mn=$(printf '%s\n' "${rss[@]}" | sort -n | head -1); mx=$(printf '%s\n' "${rss[@]}" | sort -n | tail -1)
-  say "| $n | $runs | $mn / $(med "${rss[@]}") / $mx | $(med "${hwm[@]}") | $(printf '%.2f' "$(med "${syn[@]}")") |"
+  say ""
 done
-say ""
 idle_n=$(echo "$FOOT_SIZES" | awk '{print $2}')
 footprint_run "$idle_n"
 tick=$(getconf CLK_TCK)

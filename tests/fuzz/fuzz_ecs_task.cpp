@@ -21,7 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       fuzz::require(out.services.empty(), "services kept from a body that is not a task");
       continue;
     }
-    for (const auto& [id, svc] : out.services) {
+    for (const auto& [id, snapshot] : out.services) {
+      const service& svc = *snapshot;
       fuzz::require(!id.empty() && id == svc.id, "service id", id);
       (void)service_to_json(svc).dump();
       fuzz::require_valid_configs(resolve_service(svc, none, env));

@@ -19,7 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const env_lookup env = [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
   const template_index none;
-  for (const auto& [id, svc] : out) {
+  for (const auto& [id, snapshot] : out) {
+    const service& svc = *snapshot;
     fuzz::require(!id.empty() && id == svc.id, "service id", id);
     fuzz::require(svc.listener == "kubelet", "listener name");
     if (svc.ports) {

@@ -39,7 +39,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const template_index index(std::move(templates));
   const env_lookup env = fake_env;
-  for (auto& [id, svc] : services) {
+  for (const auto& [id, snapshot] : services) {
+    service svc = *snapshot;
     svc.label_templates = labels;
     const auto res = resolve_service(svc, index, env);
     fuzz::require_valid_configs(res);

@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const auto& e : errors) fuzz::require(e.file == "/fuzz/services.yaml", "error does not name the file");
     return 0;
   }
-  for (const auto& [id, svc] : out) {
+  for (const auto& [id, snapshot] : out) {
+    const service& svc = *snapshot;
     fuzz::require(!id.empty() && id == svc.id, "service id");
     fuzz::require(!svc.ad_identifiers.empty(), "service without ad_identifiers", id);
     if (svc.ports) {

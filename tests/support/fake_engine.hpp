@@ -39,8 +39,8 @@ struct sink_recorder : service_sink {
   std::map<std::string, int, std::less<>> counts;
 
   void on_delta(const std::string&, service_delta delta) override {
-    for (const auto& s : delta.added) services[s.id] = s;
-    for (const auto& s : delta.changed) services[s.id] = s;
+    for (const auto& s : delta.added) services[s->id] = s;
+    for (const auto& s : delta.changed) services[s->id] = s;
     for (const auto& id : delta.removed) services.erase(id);
     deltas.push_back(std::move(delta));
   }

@@ -30,14 +30,14 @@ TEST_CASE("group commit: wait until the output rested as long as the last write 
 
 namespace {
 
-service redis(int i) {
+service_ptr redis(int i) {
   service s;
   s.id = "static://redis-" + std::to_string(i);
   s.listener = "static";
   s.ad_identifiers = {"redis"};
   s.hosts = std::map<std::string, std::string>{{"bridge", "10.2.0." + std::to_string(i % 250 + 1)}};
   s.ports = std::vector<service_port>{{6379, "redis"}};
-  return s;
+  return std::make_shared<const service>(std::move(s));
 }
 
 std::string file_of(const test::running_app& r, int i) {

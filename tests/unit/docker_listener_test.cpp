@@ -62,7 +62,7 @@ TEST_CASE("initial sync lists and inspects running containers, then reports sync
   REQUIRE(f.until([&] { return f.sink.synced == 1; }));
   CHECK(f.sink.services.size() == 10);
   CHECK_FALSE(f.has(99));
-  const auto& s = f.sink.services.at("docker://" + cid(3));
+  const auto& s = *f.sink.services.at("docker://" + cid(3));
   CHECK(s.ad_identifiers == std::vector<std::string>{"docker://" + cid(3), "redis"});
   CHECK(s.hosts->at("bridge") == "172.17.0.2");
   CHECK(f.sink.counts["resyncs"] == 1);
@@ -150,7 +150,7 @@ TEST_CASE("a cut stream reconnects and re-lists: vanished pruned, new added, cha
   CHECK(f.sink.counts["reconnects"] == 1);
   CHECK_FALSE(f.has(1));
   CHECK(f.has(3));
-  CHECK(f.sink.services.at("docker://" + cid(2)).hosts->at("bridge") == "172.17.0.9");
+  CHECK(f.sink.services.at("docker://" + cid(2))->hosts->at("bridge") == "172.17.0.9");
   // The last delta holds only the differences.
   std::size_t added = 0, changed = 0, removed = 0;
   for (std::size_t i = f.sink.deltas.size() - 3; i < f.sink.deltas.size(); ++i) {
@@ -230,7 +230,7 @@ TEST_CASE("sha256 images resolve once per image id through image inspect", "[doc
   s.inspect_concurrency = 1;
   f.start(s);
   REQUIRE(f.until([&] { return f.sink.synced == 1; }));
-  CHECK(f.sink.services.at("docker://" + cid(0)).ad_identifiers ==
+  CHECK(f.sink.services.at("docker://" + cid(0))->ad_identifiers ==
         std::vector<std::string>{"docker://" + cid(0), "team/app", "app"});
   CHECK(f.engine.hits["/images/" + image_id + "/json"] == 1);
 }
@@ -286,7 +286,7 @@ TEST_CASE("a stream cut in the middle of an event line: half line dropped, re-li
   CHECK_FALSE(f.has(1));
   CHECK(f.has(3));
   CHECK(f.has(4));
-  CHECK(f.sink.services.at("docker://" + cid(2)).hosts->at("bridge") == "172.17.0.9");
+  CHECK(f.sink.services.at("docker://" + cid(2))->hosts->at("bridge") == "172.17.0.9");
   CHECK(f.sink.services.size() == 3);
   CHECK(f.sink.counts["events"] == 0);  // the half line was no event
   CHECK_FALSE(f.sink.has_error("protocol"));
@@ -347,7 +347,7 @@ TEST_CASE("inspects past the timeout fail the sync, slow but in time, with chang
 
   auto truth = [&] {
     return f.sink.services.size() == 5 && f.has(1) && f.has(3) && f.has(5) && f.has(6) && f.has(7) &&
-           f.sink.services.at("docker://" + cid(3)).hosts->at("bridge") == "172.17.0.9";
+           f.sink.services.at("docker://" + cid(3))->hosts->at("bridge") == "172.17.0.9";
   };
   REQUIRE(f.until([&] { return f.sink.synced >= 1 && truth(); }, 5s));
   // No late answer brings back an old state.

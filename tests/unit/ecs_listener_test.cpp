@@ -68,7 +68,7 @@ TEST_CASE("ecs listener: v4 through ECS_CONTAINER_METADATA_URI_V4, without taskW
   CHECK(w.sink.errors.empty());
   CHECK(w.sink.services.size() == 3);
   REQUIRE(w.sink.services.contains(redis_id));
-  CHECK(w.sink.services.at(redis_id).hosts == std::map<std::string, std::string>{{"awsvpc", "172.31.115.18"}});
+  CHECK(w.sink.services.at(redis_id)->hosts == std::map<std::string, std::string>{{"awsvpc", "172.31.115.18"}});
   CHECK(w.listener->endpoint().version == ecs_metadata_version::v4);
   // taskWithTags answered 404 once; /task from then on.
   CHECK(w.server.count("/v4/abc/taskWithTags") == 1);
@@ -87,7 +87,7 @@ TEST_CASE("ecs listener: v4 taskWithTags adds the task's tags", "[ecs][listener]
   w.server.set_response("/v4/abc/taskWithTags", fake_response::ok(doc.dump()));
   w.start();
   REQUIRE(w.run_until([&] { return w.sink.synced >= 2; }));
-  const auto& tags = w.sink.services.at(redis_id).tags;
+  const auto& tags = w.sink.services.at(redis_id)->tags;
   CHECK(std::find(tags.begin(), tags.end(), "team:storage") != tags.end());
   CHECK(w.server.count("/v4/abc/task") == 0);
 }
@@ -110,7 +110,7 @@ TEST_CASE("ecs listener: a 5xx from taskWithTags is a failed poll, not a fallbac
   const int synced = w.sink.synced;
   REQUIRE(w.run_until([&] { return w.sink.synced > synced + 1; }));
   CHECK(w.server.count("/v4/abc/task") == 0);
-  const auto& tags = w.sink.services.at(redis_id).tags;
+  const auto& tags = w.sink.services.at(redis_id)->tags;
   CHECK(std::find(tags.begin(), tags.end(), "team:storage") != tags.end());
   CHECK(w.sink.deltas.size() == 1);
 

@@ -36,7 +36,7 @@ TEST_CASE("ecs: v2 task: the pause container is not a service", "[ecs]") {
   CHECK(result.task_started);
   CHECK(result.task_status == "RUNNING");
   REQUIRE(result.services.size() == 1);
-  const auto& nginx = result.services.at(nginx_id);
+  const auto& nginx = *result.services.at(nginx_id);
   CHECK(nginx.listener == "ecs");
   CHECK(nginx.ad_identifiers == std::vector<std::string>{nginx_id, "nrdlngr/nginx-curl", "nginx-curl"});
   CHECK(nginx.hosts == std::map<std::string, std::string>{{"awsvpc", "10.0.2.106"}});
@@ -59,19 +59,19 @@ TEST_CASE("ecs: v2/v3 containers without Ports do not support ports, v4 lists th
   auto doc = input_json::parse(fixture("ecs_v2_task.json"));
   doc["Containers"][1].erase("Ports");
   const auto v2 = parse(doc.dump(), ecs_metadata_version::v2);
-  CHECK_FALSE(v2.services.at(nginx_id).ports);
+  CHECK_FALSE(v2.services.at(nginx_id)->ports);
   const auto v3 = parse(doc.dump(), ecs_metadata_version::v3);
-  CHECK_FALSE(v3.services.at(nginx_id).ports);
-  CHECK_THAT(resolve_variable("port", v3.services.at(nginx_id), &no_env).error, Catch::Contains("not supported"));
+  CHECK_FALSE(v3.services.at(nginx_id)->ports);
+  CHECK_THAT(resolve_variable("port", *v3.services.at(nginx_id), &no_env).error, Catch::Contains("not supported"));
   const auto v4 = parse(doc.dump(), ecs_metadata_version::v4);
-  REQUIRE(v4.services.at(nginx_id).ports);
-  CHECK(v4.services.at(nginx_id).ports->empty());
+  REQUIRE(v4.services.at(nginx_id)->ports);
+  CHECK(v4.services.at(nginx_id)->ports->empty());
 }
 
 TEST_CASE("ecs: v4 Fargate task", "[ecs]") {
   const auto result = parse(fixture("ecs_v4_task_fargate_redis.json"), ecs_metadata_version::v4);
   REQUIRE(result.services.size() == 3);
-  const auto& redis = result.services.at(redis_id);  // Fargate ids kept as they are
+  const auto& redis = *result.services.at(redis_id);  // Fargate ids kept as they are
   CHECK(redis.ad_identifiers == std::vector<std::string>{redis_id, "redis/redis", "redis"});
   CHECK(redis.hosts == std::map<std::string, std::string>{{"awsvpc", "172.31.115.18"}});
   REQUIRE(redis.ports);
@@ -81,7 +81,7 @@ TEST_CASE("ecs: v4 Fargate task", "[ecs]") {
                           "image_name:redis/redis", "image_tag:latest", "short_image:redis",
                           "task_arn:arn:aws:ecs:us-east-1:123457279990:task/ecs-cluster/938f6d263c464aa5985dc67ab7f38a7e",
                           "task_family:my-redis", "task_version:1"});
-  CHECK(result.services.at("docker://938f6d263c464aa5985dc67ab7f38a7e-2537586469").ready);
+  CHECK(result.services.at("docker://938f6d263c464aa5985dc67ab7f38a7e-2537586469")->ready);
 }
 
 TEST_CASE("ecs: v4 ports: bridge host ports, IPv4+IPv6 duplicates, sorted", "[ecs]") {
@@ -92,11 +92,11 @@ TEST_CASE("ecs: v4 ports: bridge host ports, IPv4+IPv6 duplicates, sorted", "[ec
       {"ContainerPort": 6379, "Protocol": "tcp", "HostPort": 32768, "HostIp": "::"},
       {"ContainerPort": 80, "Protocol": "tcp"}])");
   auto result = parse(doc.dump(), ecs_metadata_version::v4);
-  CHECK(*result.services.at(redis_id).ports == std::vector<service_port>{{80, "80/tcp"}, {6379, "6379/tcp"}});
+  CHECK(*result.services.at(redis_id)->ports == std::vector<service_port>{{80, "80/tcp"}, {6379, "6379/tcp"}});
   c["Networks"][0]["NetworkMode"] = "bridge";
   result = parse(doc.dump(), ecs_metadata_version::v4);
-  CHECK(*result.services.at(redis_id).ports == std::vector<service_port>{{80, "80/tcp"}, {32768, "32768/tcp"}});
-  CHECK(result.services.at(redis_id).hosts == std::map<std::string, std::string>{{"bridge", "172.31.115.18"}});
+  CHECK(*result.services.at(redis_id)->ports == std::vector<service_port>{{80, "80/tcp"}, {32768, "32768/tcp"}});
+  CHECK(result.services.at(redis_id)->hosts == std::map<std::string, std::string>{{"bridge", "172.31.115.18"}});
 }
 
 TEST_CASE("ecs: task tags, labels templates and check.id", "[ecs]") {
@@ -106,7 +106,7 @@ TEST_CASE("ecs: task tags, labels templates and check.id", "[ecs]") {
   labels["com.datadoghq.ad.checks"] = R"({"redisdb": {"instances": [{"host": "%%host%%", "port": 6379}]}})";
   labels["com.datadoghq.ad.check.id"] = "my-redis";
   const auto result = parse(doc.dump(), ecs_metadata_version::v4);
-  const auto& redis = result.services.at(redis_id);
+  const auto& redis = *result.services.at(redis_id);
   CHECK(redis.ad_identifiers == std::vector<std::string>{"my-redis"});
   CHECK(std::count(redis.tags.begin(), redis.tags.end(), "team:storage") == 1);
   CHECK(std::count(redis.tags.begin(), redis.tags.end(), "env:prod") == 1);
@@ -118,8 +118,8 @@ TEST_CASE("ecs: task tags, labels templates and check.id", "[ecs]") {
 
   labels["com.datadoghq.ad.checks"] = R"({"redisdb": )";
   const auto bad = parse(doc.dump(), ecs_metadata_version::v4);
-  REQUIRE(bad.services.at(redis_id).label_templates.errors.size() == 1);
-  CHECK_THAT(bad.services.at(redis_id).label_templates.errors[0], Catch::Contains("container redis"));
+  REQUIRE(bad.services.at(redis_id)->label_templates.errors.size() == 1);
+  CHECK_THAT(bad.services.at(redis_id)->label_templates.errors[0], Catch::Contains("container redis"));
 }
 
 TEST_CASE("ecs: RUNNING -> STOPPED removes the service, health gates readiness", "[ecs]") {
@@ -138,11 +138,11 @@ TEST_CASE("ecs: RUNNING -> STOPPED removes the service, health gates readiness",
   ecs_task_result healthy;
   doc["Containers"][1]["Health"]["status"] = "UNHEALTHY";
   REQUIRE_FALSE(parse_ecs_task(doc.dump(), options, healthy));
-  CHECK_FALSE(healthy.services.at("docker://938f6d263c464aa5985dc67ab7f38a7e-2537586469").ready);
-  CHECK(healthy.services.at("docker://938f6d263c464aa5985dc67ab7f38a7e-1714341083").ready);  // no health check
+  CHECK_FALSE(healthy.services.at("docker://938f6d263c464aa5985dc67ab7f38a7e-2537586469")->ready);
+  CHECK(healthy.services.at("docker://938f6d263c464aa5985dc67ab7f38a7e-1714341083")->ready);  // no health check
   options.wait_for_healthy = false;
   REQUIRE_FALSE(parse_ecs_task(doc.dump(), options, healthy));
-  CHECK(healthy.services.at("docker://938f6d263c464aa5985dc67ab7f38a7e-2537586469").ready);
+  CHECK(healthy.services.at("docker://938f6d263c464aa5985dc67ab7f38a7e-2537586469")->ready);
 }
 
 TEST_CASE("ecs: a task not running yet is not a sync, malformed bodies are errors", "[ecs]") {

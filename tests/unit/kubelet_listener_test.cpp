@@ -110,7 +110,7 @@ TEST_CASE("kubelet listener: HTTPS with a test CA and a bearer token, ready -> n
   CHECK(w.server->requests()[0].authorization == "Bearer secret-1");  // trimmed
   CHECK(w.server->requests()[0].target == "/pods");
   REQUIRE(w.sink.services.contains(redis_id));
-  CHECK(resolve(w.sink.services.at(redis_id)).configs.size() == 1);
+  CHECK(resolve(*w.sink.services.at(redis_id)).configs.size() == 1);
 
   // An unchanged poll reports nothing.
   const auto deltas = w.sink.deltas.size();
@@ -118,14 +118,14 @@ TEST_CASE("kubelet listener: HTTPS with a test CA and a bearer token, ready -> n
   CHECK(w.sink.deltas.size() == deltas);
 
   w.server->set_response("/pods", fake_response::ok(kubelet_fixture("kubelet_podlist_container_not_ready.json")));
-  REQUIRE(w.run_until([&] { return !w.sink.services.at(redis_id).ready; }));
-  CHECK(resolve(w.sink.services.at(redis_id)).configs.empty());
+  REQUIRE(w.run_until([&] { return !w.sink.services.at(redis_id)->ready; }));
+  CHECK(resolve(*w.sink.services.at(redis_id)).configs.empty());
   CHECK(w.sink.deltas.back().changed.size() == 1);
   CHECK(w.sink.services.size() == 10);
 
   w.server->set_response("/pods", fake_response::ok(kubelet_fixture("kubelet_podlist_container_ready.json")));
-  REQUIRE(w.run_until([&] { return w.sink.services.at(redis_id).ready; }));
-  const auto r = resolve(w.sink.services.at(redis_id));
+  REQUIRE(w.run_until([&] { return w.sink.services.at(redis_id)->ready; }));
+  const auto r = resolve(*w.sink.services.at(redis_id));
   REQUIRE(r.configs.size() == 1);
   CHECK_THAT(r.configs[0].content, Catch::Contains("port: 6379"));
   CHECK(w.sink.errors.empty());
@@ -182,7 +182,7 @@ TEST_CASE("kubelet listener: init container running -> terminated, creating, ite
                          fake_response::ok(kubelet_fixture("kubelet_podlist_init_container_terminated.json")));
   REQUIRE(w.run_until([&] { return w.sink.services.contains(app_id); }));
   CHECK_FALSE(w.sink.services.contains(init_id));
-  CHECK(w.sink.services.at(app_id).ready);
+  CHECK(w.sink.services.at(app_id)->ready);
 
   w.server->set_response("/pods", fake_response::ok(kubelet_fixture("kubelet_podlist_container_creating.json")));
   REQUIRE(w.run_until([&] { return w.sink.services.size() == 1; }));

@@ -62,7 +62,7 @@ TEST_CASE("kubelet: ready PodList gives one service per container and per pod", 
   const auto services = parse_fixture("kubelet_podlist_container_ready.json");
   CHECK(services.size() == 10);  // 5 containers + 5 pods
 
-  const auto& coredns = services.at(coredns_id);
+  const auto& coredns = *services.at(coredns_id);
   CHECK(coredns.listener == "kubelet");
   CHECK(coredns.ad_identifiers == std::vector<std::string>{coredns_id, "coredns/coredns:1.1.1", "coredns"});
   CHECK(coredns.hosts == std::map<std::string, std::string>{{"pod", "192.168.253.2"}});
@@ -82,13 +82,13 @@ TEST_CASE("kubelet: ready PodList gives one service per container and per pod", 
   CHECK(coredns.label_templates.errors.empty());
 
   // A container without ports has an empty (supported) port list.
-  const auto& proxy = services.at("docker://f8222454e2866de60831bd99cec33d282ea9a6e7e8d63a09593d303c6c570b2c");
+  const auto& proxy = *services.at("docker://f8222454e2866de60831bd99cec33d282ea9a6e7e8d63a09593d303c6c570b2c");
   REQUIRE(proxy.ports);
   CHECK(proxy.ports->empty());
   CHECK(proxy.ad_identifiers ==
         std::vector<std::string>{proxy.id, "gcr.io/google_containers/hyperkube:v1.10.7", "hyperkube"});
 
-  const auto& pod = services.at("kubernetes_pod://47af7bf2-85f7-11e9-892f-02c6fa0ccfb0");
+  const auto& pod = *services.at("kubernetes_pod://47af7bf2-85f7-11e9-892f-02c6fa0ccfb0");
   CHECK(pod.ad_identifiers == std::vector<std::string>{pod.id});
   CHECK(pod.ready);
   CHECK(pod.hosts == std::map<std::string, std::string>{{"pod", "192.168.253.2"}});
@@ -98,7 +98,7 @@ TEST_CASE("kubelet: ready PodList gives one service per container and per pod", 
 
 TEST_CASE("kubelet: coredns's named ports resolve %%port%%, %%port_0%% and %%port_<name>%%", "[kubelet]") {
   const auto services = parse_fixture("kubelet_podlist_container_ready.json");
-  const auto& coredns = services.at(coredns_id);
+  const auto& coredns = *services.at(coredns_id);
   CHECK(resolve_variable("port", coredns, &no_env).value == "9153");
   CHECK(resolve_variable("port_0", coredns, &no_env).value == "53");
   CHECK(resolve_variable("port_1", coredns, &no_env).value == "53");
@@ -116,7 +116,7 @@ TEST_CASE("kubelet: v1 annotations become templates, readiness gates configs", "
   const auto ready = parse_fixture("kubelet_podlist_container_ready.json");
   const auto not_ready = parse_fixture("kubelet_podlist_container_not_ready.json");
 
-  const auto& redis = ready.at(redis_id);
+  const auto& redis = *ready.at(redis_id);
   CHECK(redis.ad_identifiers == std::vector<std::string>{redis_id, "redis"});
   REQUIRE(redis.label_templates.errors.empty());
   REQUIRE(redis.label_templates.templates.size() == 1);
@@ -129,19 +129,19 @@ TEST_CASE("kubelet: v1 annotations become templates, readiness gates configs", "
   CHECK_THAT(r.configs[0].content, Catch::Contains("port: 6379"));
 
   // Ready=False: same service, not ready, no configs; the pod service stays ready.
-  CHECK_FALSE(not_ready.at(redis_id).ready);
-  CHECK(resolve(not_ready.at(redis_id)).configs.empty());
-  CHECK(not_ready.at(redis_pod_id).ready);
+  CHECK_FALSE(not_ready.at(redis_id)->ready);
+  CHECK(resolve(*not_ready.at(redis_id)).configs.empty());
+  CHECK(not_ready.at(redis_pod_id)->ready);
 
   // ready -> not ready -> ready: only redis changes, then comes back identical.
   auto delta = diff_services(ready, not_ready);
   CHECK(delta.added.empty());
   CHECK(delta.removed.empty());
   REQUIRE(delta.changed.size() == 1);
-  CHECK(delta.changed[0].id == redis_id);
+  CHECK(delta.changed[0]->id == redis_id);
   delta = diff_services(not_ready, ready);
   REQUIRE(delta.changed.size() == 1);
-  CHECK(delta.changed[0] == redis);
+  CHECK(*delta.changed[0] == redis);
 }
 
 TEST_CASE("kubelet: an unchanged poll is an empty delta", "[kubelet]") {
@@ -168,7 +168,7 @@ TEST_CASE("kubelet: init containers and containers without an id are not service
   CHECK(running.size() == 9);  // 4 containers + 5 pods
 
   REQUIRE(terminated.contains(app_id));
-  const auto& app = terminated.at(app_id);
+  const auto& app = *terminated.at(app_id);
   CHECK(app.ready);
   CHECK(app.ad_identifiers == std::vector<std::string>{app_id, "busybox"});
   for (const auto& [id, svc] : terminated) {
@@ -177,16 +177,16 @@ TEST_CASE("kubelet: init containers and containers without an id are not service
 
   const auto delta = diff_services(running, terminated);
   REQUIRE(delta.added.size() == 1);
-  CHECK(delta.added[0].id == app_id);
+  CHECK(delta.added[0]->id == app_id);
   CHECK(delta.removed.empty());
   REQUIRE(delta.changed.size() == 1);  // the pod: Pending -> Running
-  CHECK(delta.changed[0].id == pod_id);
+  CHECK(delta.changed[0]->id == pod_id);
 }
 
 TEST_CASE("kubelet: a creating container is not a service, its pod has no IP", "[kubelet]") {
   const auto services = parse_fixture("kubelet_podlist_container_creating.json");
   REQUIRE(services.size() == 1);
-  const auto& pod = services.begin()->second;
+  const auto& pod = *services.begin()->second;
   CHECK(pod.id == "kubernetes_pod://a7b2a624-3b27-11eb-bf0e-42010a8400c5");
   REQUIRE(pod.hosts);
   CHECK(pod.hosts->empty());
@@ -194,7 +194,7 @@ TEST_CASE("kubelet: a creating container is not a service, its pod has no IP", "
 
 TEST_CASE("kubelet: items null, missing and malformed bodies", "[kubelet]") {
   service_map out;
-  out["stale"] = service{};
+  out["stale"] = std::make_shared<const service>();
   CHECK_FALSE(parse_pod_list(R"({"kind":"PodList","apiVersion":"v1","metadata":{},"items":null})", options(), out));
   CHECK(out.empty());
   CHECK_FALSE(parse_pod_list(R"({"kind":"PodList","apiVersion":"v1","metadata":{}})", options(), out));
@@ -224,7 +224,7 @@ TEST_CASE("kubelet: %%port_<name>%% in annotations, v2 wins over v1, legacy pref
 
   SECTION("v1 with a named port") {
     annotations["ad.datadoghq.com/redis-unready.instances"] = R"([{"host": "%%host%%", "port": "%%port_redis%%"}])";
-    const auto r = resolve(parse_json(doc).at(redis_id));
+    const auto r = resolve(*parse_json(doc).at(redis_id));
     REQUIRE(r.configs.size() == 1);
     CHECK_THAT(r.configs[0].content, Catch::Contains("port: 6379"));
   }
@@ -232,7 +232,7 @@ TEST_CASE("kubelet: %%port_<name>%% in annotations, v2 wins over v1, legacy pref
     annotations["ad.datadoghq.com/redis-unready.checks"] =
         R"({"redisdb_v2": {"instances": [{"host": "%%host%%", "port": "%%port_redis%%"}]}})";
     const auto parsed = parse_json(doc);
-    const auto& svc = parsed.at(redis_id);
+    const auto& svc = *parsed.at(redis_id);
     REQUIRE(svc.label_templates.templates.size() == 1);
     CHECK(svc.label_templates.templates[0].name == "redisdb_v2");
   }
@@ -244,14 +244,14 @@ TEST_CASE("kubelet: %%port_<name>%% in annotations, v2 wins over v1, legacy pref
     }
     annotations = legacy;
     const auto parsed = parse_json(doc);
-    const auto& svc = parsed.at(redis_id);
+    const auto& svc = *parsed.at(redis_id);
     REQUIRE(svc.label_templates.templates.size() == 1);
     CHECK(svc.label_templates.templates[0].name == "redisdb");
   }
   SECTION("check_names [] disables file templates") {
     annotations["ad.datadoghq.com/redis-unready.check_names"] = "[]";
     const auto parsed = parse_json(doc);
-    const auto& svc = parsed.at(redis_id);
+    const auto& svc = *parsed.at(redis_id);
     CHECK(svc.label_templates.disable_file_templates);
     CHECK(svc.label_templates.templates.empty());
   }
@@ -266,11 +266,11 @@ TEST_CASE("kubelet: check.id annotation leads the identifiers and names template
   annotations["ad.datadoghq.com/redis-unready.check.id"] = "my-redis";
   annotations["ad.datadoghq.com/my-redis.checks"] = R"({"redisdb": {"instances": [{"port": "%%port%%"}]}})";
   const auto services = parse_json(doc);
-  const auto& svc = services.at(redis_id);
+  const auto& svc = *services.at(redis_id);
   CHECK(svc.ad_identifiers == std::vector<std::string>{"my-redis", redis_id, "redis"});
   REQUIRE(svc.label_templates.templates.size() == 1);
   CHECK(svc.label_templates.templates[0].name == "redisdb");
-  CHECK(services.at(redis_pod_id).label_templates.errors.empty());  // my-redis names the container
+  CHECK(services.at(redis_pod_id)->label_templates.errors.empty());  // my-redis names the container
 }
 
 TEST_CASE("kubelet: annotation errors are reported and do not take other templates down", "[kubelet]") {
@@ -291,7 +291,7 @@ TEST_CASE("kubelet: annotation errors are reported and do not take other templat
   annotations["ad.datadoghq.com/nosuch.instances"] = R"([{}])";
 
   const auto services = parse_json(doc);
-  const auto& sidecar_svc = services.at("docker://5555");
+  const auto& sidecar_svc = *services.at("docker://5555");
   REQUIRE(sidecar_svc.label_templates.errors.size() == 1);
   CHECK_THAT(sidecar_svc.label_templates.errors[0], Catch::Contains("default/redis-unready-69cfd574f5-wg9vb"));
   CHECK_THAT(sidecar_svc.label_templates.errors[0], Catch::Contains("sidecar"));
@@ -299,11 +299,11 @@ TEST_CASE("kubelet: annotation errors are reported and do not take other templat
   CHECK_FALSE(resolve(sidecar_svc).rejected.empty());
 
   // The other container's templates still apply.
-  const auto r = resolve(services.at(redis_id));
+  const auto r = resolve(*services.at(redis_id));
   CHECK(r.rejected.empty());
   CHECK(r.configs.size() == 1);
 
-  const auto& pod_svc = services.at(redis_pod_id);
+  const auto& pod_svc = *services.at(redis_pod_id);
   REQUIRE(pod_svc.label_templates.errors.size() == 1);
   CHECK_THAT(pod_svc.label_templates.errors[0], Catch::Contains("ad.datadoghq.com/nosuch.instances"));
   CHECK_THAT(pod_svc.label_templates.errors[0], Catch::Contains("nosuch"));
@@ -320,7 +320,7 @@ TEST_CASE("kubelet: exclude annotations", "[kubelet]") {
     const auto services = parse_json(doc);
     CHECK_FALSE(services.contains(redis_id));
     CHECK(services.contains(redis_pod_id));
-    CHECK(services.at(redis_pod_id).label_templates.errors.empty());
+    CHECK(services.at(redis_pod_id)->label_templates.errors.empty());
   }
   SECTION("pod") {
     annotations["ad.datadoghq.com/exclude"] = "true";
@@ -338,23 +338,23 @@ TEST_CASE("kubelet: exclude annotations", "[kubelet]") {
 TEST_CASE("kubelet: readiness rules", "[kubelet]") {
   auto doc = fixture_json("kubelet_podlist_container_not_ready.json");
   auto& pod = pod_named(doc, "redis-unready-69cfd574f5-wg9vb");
-  CHECK_FALSE(parse_json(doc).at(redis_id).ready);
+  CHECK_FALSE(parse_json(doc).at(redis_id)->ready);
 
   SECTION("tolerate-unready") {
     pod["metadata"]["annotations"]["ad.datadoghq.com/tolerate-unready"] = "true";
-    CHECK(parse_json(doc).at(redis_id).ready);
+    CHECK(parse_json(doc).at(redis_id)->ready);
   }
   SECTION("Ready=True but not Running") {
     for (auto& c : pod["status"]["conditions"]) c["status"] = "True";
-    CHECK(parse_json(doc).at(redis_id).ready);
+    CHECK(parse_json(doc).at(redis_id)->ready);
     pod["status"]["phase"] = "Pending";
-    CHECK_FALSE(parse_json(doc).at(redis_id).ready);
+    CHECK_FALSE(parse_json(doc).at(redis_id)->ready);
   }
   SECTION("static pod in Pending") {
     pod["status"]["phase"] = "Pending";
-    CHECK_FALSE(parse_json(doc).at(redis_id).ready);
+    CHECK_FALSE(parse_json(doc).at(redis_id)->ready);
     pod["metadata"]["annotations"]["kubernetes.io/config.source"] = "file";
-    CHECK(parse_json(doc).at(redis_id).ready);
+    CHECK(parse_json(doc).at(redis_id)->ready);
   }
 }
 

@@ -290,7 +290,7 @@ struct fault_world {
     const template_index index(load_templates({templates}).templates);
     std::map<std::string, std::string> files;
     for (const auto& [id, svc] : services) {
-      for (const auto& c : resolve_service(svc, index, process_environment()).configs) files[c.relative_path] = c.content;
+      for (const auto& c : resolve_service(*svc, index, process_environment()).configs) files[c.relative_path] = c.content;
     }
     return files;
   }

@@ -28,12 +28,12 @@ struct recording_sink : service_sink {
   std::vector<std::string> errors;
   void on_delta(const std::string&, service_delta delta) override {
     for (auto& s : delta.added) {
-      CHECK_FALSE(services.contains(s.id));
-      services[s.id] = s;
+      CHECK_FALSE(services.contains(s->id));
+      services[s->id] = s;
     }
     for (auto& s : delta.changed) {
-      CHECK(services.contains(s.id));
-      services[s.id] = s;
+      CHECK(services.contains(s->id));
+      services[s->id] = s;
     }
     for (auto& id : delta.removed) CHECK(services.erase(id) == 1);
   }
@@ -45,7 +45,7 @@ struct recording_sink : service_sink {
 
   const service* find(int pid) const {
     auto it = services.find("process://" + std::to_string(pid));
-    return it == services.end() ? nullptr : &it->second;
+    return it == services.end() ? nullptr : it->second.get();
   }
   bool has_port(int pid, int port, const std::string& name) const {
     const auto* s = find(pid);

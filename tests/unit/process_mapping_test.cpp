@@ -189,33 +189,35 @@ TEST_CASE("process removal grace: a gone service stays until its grace ends", "[
   a.id = "process://1";
   service b;
   b.id = "process://2";
-  const service_map current{{a.id, a}, {b.id, b}};
+  const auto pa = std::make_shared<const service>(a);
+  const auto pb = std::make_shared<const service>(b);
+  const service_map current{{a.id, pa}, {b.id, pb}};
   std::map<std::string, std::chrono::steady_clock::time_point> gone;
   const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
 
   SECTION("no grace: removed at once") {
-    service_map next{{a.id, a}};
+    service_map next{{a.id, pa}};
     keep_in_grace(current, next, gone, t0, 0ms);
     CHECK(next.size() == 1);
     CHECK(gone.empty());
   }
   SECTION("kept until the grace ends, then removed") {
-    service_map next{{a.id, a}};
+    service_map next{{a.id, pa}};
     keep_in_grace(current, next, gone, t0, 2s);
     CHECK(next.contains(b.id));
-    service_map later{{a.id, a}};
+    service_map later{{a.id, pa}};
     keep_in_grace(next, later, gone, t0 + 1999ms, 2s);
     CHECK(later.contains(b.id));
-    service_map end{{a.id, a}};
+    service_map end{{a.id, pa}};
     keep_in_grace(later, end, gone, t0 + 2s, 2s);
     CHECK_FALSE(end.contains(b.id));
     CHECK(gone.empty());
   }
   SECTION("back within the grace: forgotten as gone") {
-    service_map next{{a.id, a}};
+    service_map next{{a.id, pa}};
     keep_in_grace(current, next, gone, t0, 2s);
     CHECK(gone.contains(b.id));
-    service_map back{{a.id, a}, {b.id, b}};
+    service_map back{{a.id, pa}, {b.id, pb}};
     keep_in_grace(next, back, gone, t0 + 1s, 2s);
     CHECK(gone.empty());
   }

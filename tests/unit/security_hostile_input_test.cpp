@@ -131,7 +131,7 @@ TEST_CASE("hostile input: template and services files that are not UTF-8 are ref
                                         "/s.yaml", "static", services);
   CHECK(ok.empty());
   REQUIRE(services.size() == 1);
-  CHECK_NOTHROW(service_to_json(services.begin()->second).dump());
+  CHECK_NOTHROW(service_to_json(*services.begin()->second).dump());
 }
 
 TEST_CASE("hostile input: invalid_utf8_at", "[security][utf8]") {

@@ -26,12 +26,12 @@ struct recording_sink : service_sink {
   void on_delta(const std::string&, service_delta delta) override {
     ++deltas;
     for (auto& s : delta.added) {
-      CHECK_FALSE(services.contains(s.id));
-      services[s.id] = s;
+      CHECK_FALSE(services.contains(s->id));
+      services[s->id] = s;
     }
     for (auto& s : delta.changed) {
-      CHECK(services.contains(s.id));
-      services[s.id] = s;
+      CHECK(services.contains(s->id));
+      services[s->id] = s;
     }
     for (auto& id : delta.removed) {
       CHECK(services.erase(id) == 1);
@@ -74,12 +74,12 @@ TEST_CASE("static listener: first sync, rewrite in place, rename into place, bad
   l.start(sink);
   REQUIRE(run_until(io, [&] { return sink.syncs >= 1; }));
   CHECK(sink.services.size() == 2);
-  CHECK(sink.services.at("a").listener == "static");
+  CHECK(sink.services.at("a")->listener == "static");
 
   SECTION("rewritten in place") {
     write_file(path, "- id: a\n  ad_identifiers: [x]\n  tags: [new]\n");
     REQUIRE(run_until(io, [&] { return sink.services.size() == 1; }));
-    CHECK(sink.services.at("a").tags == std::vector<std::string>{"new"});
+    CHECK(sink.services.at("a")->tags == std::vector<std::string>{"new"});
   }
   SECTION("renamed into place") {
     const auto temp = dir.path() / ".services.yaml.tmp";
