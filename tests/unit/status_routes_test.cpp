@@ -179,6 +179,13 @@ TEST_CASE("metrics: text format with every family, histogram cumulative", "[stat
     INFO(line);
     CHECK(m.find(line) != std::string::npos);
   }
+  // The one batch written took some time, and that time is what the metric says.
+  const std::string write_seconds = "\nautodiscd_write_seconds_total ";
+  const auto at = m.find(write_seconds);
+  REQUIRE(at != std::string::npos);
+  const double seconds = std::stod(m.substr(at + write_seconds.size()));
+  CHECK(seconds > 0);
+  CHECK(seconds == std::chrono::duration<double>(a.totals().write_time).count());
   // Every family has HELP and TYPE, every sample's family was declared.
   std::set<std::string> declared;
   std::istringstream in(m);
