@@ -170,7 +170,23 @@ say "15): >= 10,000 events/s flat out; paced, p50 <= 20 ms and p99 <= 100 ms. Th
 say "files per write batch, and the share of the run the event loop spent resolving and writing"
 say "(\`autodiscd_write_seconds_total\`; while it writes, it reads no event and sends no inspect)."
 say ""
+# The output folder's file system decides much of this figure (see the reading): say which it is.
+events_dir=${TMPDIR:-/tmp}
+events_fs=$(findmnt -no FSTYPE -T "$events_dir" 2>/dev/null || echo unknown)
+events_dev=$(findmnt -no SOURCE -T "$events_dir" 2>/dev/null || true)
+if [ "$events_fs" = ext4 ] && [ -d "/proc/fs/ext4/${events_dev##*/}" ]; then
+  # A mounted ext4 with a journal has a jbd2 entry ("<dev>-8").
+  if compgen -G "/proc/fs/jbd2/${events_dev##*/}-*" >/dev/null; then events_fs="ext4 with a journal"
+  else events_fs="ext4 without a journal"; fi
+fi
+say "Output folder under $events_dir: $events_fs ($(findmnt -no OPTIONS -T "$events_dir" 2>/dev/null | cut -c1-60))."
+say ""
 figure "$BENCH" events --containers "$EVENTS" --load 0.5 --repeat "$REPEAT"
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+  say "The same on tmpfs (no disk: the daemon's own ceiling on this machine):"
+  say ""
+  figure env TMPDIR=/dev/shm "$BENCH" events --containers "$EVENTS" --load 0.5 --repeat "$REPEAT"
+fi
 
 # --- 5: footprint --------------------------------------------------------------------------
 say "## 5. Footprint: RSS vs services, idle CPU and wake-ups"

@@ -1,11 +1,19 @@
 // The Docker listener against the fake engine: sync, events, removal, reconnect, timeouts.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <sstream>
+
 #include <boost/asio/io_context.hpp>
+#include <spdlog/sinks/ringbuffer_sink.h>
 #include <yaml-cpp/yaml.h>
 
+#include "config/daemon_config.hpp"
+#include "daemon/app.hpp"
 #include "listeners/docker/docker_listener.hpp"
+#include "listeners/log.hpp"
 #include "support/fake_engine.hpp"
+#include "support/support.hpp"
 
 using namespace autodiscd;
 using namespace std::chrono_literals;
@@ -443,4 +451,66 @@ TEST_CASE("optional: once containers were seen, a vanished socket is an outage (
   REQUIRE(f.until([&] { return !f.sink.errors.empty() && f.sink.errors.back().first == "connect"; }));
   CHECK(f.has(1));
   CHECK(f.sink.synced == 1);
+}
+
+TEST_CASE("trace level: one container's path from event to file logs every stage, in order", "[docker][fake][trace]") {
+  // What `autodiscd_bench real-docker`'s breakdown reads (listeners/log.hpp trace_stage): a
+  // stage that stops being logged would only show there as "0 of N containers traced".
+  net::io_context io{1};
+  test::fake_engine engine{io.get_executor()};
+  test::temp_dir dir{"autodiscd-trace"};
+  std::filesystem::create_directories(dir.path() / "templates" / "redisdb.d");
+  test::write_file(dir.path() / "templates" / "redisdb.d" / "auto_conf.yaml",
+                   "ad_identifiers:\n  - redis\ninit_config:\ninstances:\n  - host: '%%host%%'\n    port: 6379\n");
+  daemon_config config;
+  const auto errors = parse_daemon_config("listeners:\n  - type: docker\n    host: " + engine.url() +
+                                              "\ntemplates:\n  dirs: [templates]\noutput:\n  dir: out\n",
+                                          "trace.yaml", dir.str(), config);
+  REQUIRE(errors.empty());
+
+  auto stages = logger("stages");
+  auto captured = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
+  captured->set_pattern("%v");
+  struct restore {
+    std::shared_ptr<spdlog::logger> log;
+    std::vector<spdlog::sink_ptr> sinks;
+    spdlog::level::level_enum level;
+    ~restore() {
+      log->sinks() = sinks;
+      log->set_level(level);
+    }
+  } restored{stages, stages->sinks(), stages->level()};
+  stages->sinks() = {captured};  // only here: the test's output stays readable
+  stages->set_level(spdlog::level::trace);
+
+  {
+    app a(io, config, true);
+    REQUIRE_FALSE(a.start().has_value());
+    REQUIRE(test::run_io_until(io, [&] { return a.ready() && engine.open_streams() == 1; }, 5s));
+    engine.put_container(test::fake_engine::container(cid(7), "seven", "redis:7"));
+    engine.emit_container_event("start", cid(7));
+    const auto file = dir.path() / "out" / "redisdb.d" / ("docker___" + cid(7) + ".yaml");
+    REQUIRE(test::run_io_until(io, [&] { return std::filesystem::exists(file); }, 5s));
+    a.stop();
+
+    // stage -> the first time it was logged for this container (its id, service id or file).
+    std::map<std::string, long long> first;
+    for (const auto& line : captured->last_formatted()) {
+      std::istringstream in(line);
+      std::string stage, key, us;
+      in >> stage >> key >> us;
+      if (!stage.starts_with("stage=") || !key.starts_with("key=") || !us.starts_with("mono_us=")) continue;
+      if (key.find(cid(7)) == std::string::npos) continue;
+      first.emplace(stage.substr(6), std::stoll(us.substr(8)));
+    }
+    INFO("stages logged: " << first.size());
+    const std::vector<std::string> order = {"event", "inspect_sent", "inspect_parsed", "resolved", "renamed"};
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      INFO(order[i]);
+      REQUIRE(first.count(order[i]) == 1);
+      if (i > 0) CHECK(first[order[i - 1]] <= first[order[i]]);
+    }
+  }
+  io.restart();
+  io.run_for(20ms);
 }
