@@ -36,8 +36,12 @@ pod_node pod_member_kind(pod_node parent, std::string_view key) {
     case pod_node::condition:
       return key == "type" || key == "status" ? pod_node::keep_all : pod_node::skip;
     case pod_node::container_status:
-      return key == "name" || key == "containerID" || key == "image" || key == "state" ? pod_node::keep_all
-                                                                                        : pod_node::skip;
+      if (key == "state") return pod_node::state;
+      return key == "name" || key == "containerID" || key == "image" ? pod_node::keep_all : pod_node::skip;
+    case pod_node::state:
+      return key == "terminated" ? pod_node::terminated : pod_node::skip;
+    case pod_node::terminated:
+      return key == "finishedAt" ? pod_node::keep_all : pod_node::skip;
     case pod_node::keep_all:
       return pod_node::keep_all;
     default:

@@ -6,8 +6,6 @@
 #include <string>
 #include <string_view>
 
-#include <nlohmann/json.hpp>
-
 #include "listeners/service_diff.hpp"
 
 namespace autodiscd {
@@ -26,18 +24,7 @@ struct kubelet_pod_options {
   std::optional<std::chrono::system_clock::time_point>* next_expiry = nullptr;
 };
 
-/// Parses a `/pods` body and maps it with pods_to_services(). Returns why the body is not a
-/// PodList (malformed JSON, wrong shape); `out` is then left empty. `"items": null` is an
-/// empty list. Pure.
-std::optional<std::string> parse_pod_list(std::string_view body, const kubelet_pod_options& options,
-                                          service_map& out);
-
-/// Parses a `/pods` body into a document holding only the values pods_to_services() reads
-/// (kubelet_pod_shape.hpp): the first half of parse_pod_list(). Returns why the body is not
-/// JSON (with the byte offset); `out` is then null. Pure.
-std::optional<std::string> parse_pod_list_json(std::string_view body, nlohmann::json& out);
-
-/// Maps a parsed PodList to services:
+/// Parses a `/pods` body (kind PodList) and maps it to services, pod by pod as it is read:
 /// - one per container of `status.containerStatuses` that has a `containerID` (init
 ///   containers and containers without an id are not services), id as the kubelet gives it;
 /// - one per pod, id `kubernetes_pod://<uid>`, always ready, ports the union of its
@@ -45,10 +32,12 @@ std::optional<std::string> parse_pod_list_json(std::string_view body, nlohmann::
 /// Pod annotations give templates (`ad.datadoghq.com/<container>.` or the legacy
 /// `service-discovery.datadoghq.com/<container>.`, `<container>` being the container name or
 /// its `check.id`), exclusions and readiness overrides. Annotation errors are kept on the
-/// service they belong to (the pod service for an annotation naming no container). Pure.
-/// Returns why the document is not a PodList, if it is not.
-std::optional<std::string> pods_to_services(const nlohmann::json& pod_list, const kubelet_pod_options& options,
-                                            service_map& out);
+/// service they belong to (the pod service for an annotation naming no container).
+/// Only the values the mapping reads are copied (kubelet_pod_shape.hpp); no document is built.
+/// Returns why the body is not a PodList (malformed JSON with the byte offset, wrong shape);
+/// `out` is then left empty. `"items": null` is an empty list. Pure.
+std::optional<std::string> parse_pod_list(std::string_view body, const kubelet_pod_options& options,
+                                          service_map& out);
 
 /// Parses an RFC 3339 time as Kubernetes writes it ("2019-06-03T12:01:08Z", fractions and
 /// offsets accepted). nullopt when malformed. Pure.

@@ -337,7 +337,7 @@ if command -v valgrind >/dev/null; then
   kube_ir() {
     valgrind --tool=callgrind --callgrind-out-file="$WORK/kube.$1.out" \
       --toggle-collect='autodiscd::bench::*kubelet_pipeline::poll*' \
-      "$BENCH" kubelet --pods "$2" --repeat "$1" --changed-percent 0 --memo 0 >/dev/null 2>"$WORK/kube.$1.err"
+      "$BENCH" kubelet --pods "$2" --repeat "$1" --changed-percent 0 --memo 0 --first-repeat 1 >/dev/null 2>"$WORK/kube.$1.err"
     ir_of "$WORK/kube.$1.out"
   }
   say "| figure | instructions |"
