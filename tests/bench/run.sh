@@ -19,9 +19,9 @@ QUICK=${QUICK:-0}
 SKIP_DOCKER=${SKIP_DOCKER:-0}
 
 if [ "$QUICK" = 1 ]; then
-  SYNC_SIZES=50,100; EVENTS=500; PODS=25,50; KUBE_POLL_PODS=25; KUBE_POLLS=20; WRITER=100; FOOT_SIZES="0 100"; IDLE_SECONDS=3; DOCKER_N=5; PROM_N=1
+  SYNC_SIZES=50,100; EVENTS=500; PODS=25,50; KUBE_POLL_PODS=25; KUBE_POLLS=20; WRITER=100; FOOT_SIZES="0 100"; IDLE_SECONDS=3; DOCKER_N=5; DOCKER_TMPFS_N=5; PROM_N=1
 else
-  SYNC_SIZES=100,1000,10000; EVENTS=2000; PODS=250,1000,5000; KUBE_POLL_PODS=212; KUBE_POLLS=300; WRITER=2000; FOOT_SIZES="0 1000 10000"; DOCKER_N=200; PROM_N=10
+  SYNC_SIZES=100,1000,10000; EVENTS=2000; PODS=250,1000,5000; KUBE_POLL_PODS=212; KUBE_POLLS=300; WRITER=2000; FOOT_SIZES="0 1000 10000"; DOCKER_N=200; DOCKER_TMPFS_N=100; PROM_N=10
 fi
 
 if [ "${NO_BUILD:-0}" != 1 ]; then  # NO_BUILD=1: use the binaries already in $BUILD
@@ -43,6 +43,23 @@ trap cleanup EXIT
 started=$(date +%s)
 
 say() { printf '%s\n' "$*" >>"$DOC"; }
+# The benchmarks' output folders are made under $TMPDIR (/tmp when unset); its file system decides
+# much of the Docker, sync and events figures (see the reading), so the doc says which it is, and
+# those sections run again with the output on tmpfs (/dev/shm) when it is there.
+describe_fs() {  # DIR -> "ext4 without a journal (rw,relatime,...)"
+  local fs dev
+  fs=$(findmnt -no FSTYPE -T "$1" 2>/dev/null | head -1 || true)
+  dev=$(findmnt -no SOURCE -T "$1" 2>/dev/null | head -1 || true)
+  if [ "$fs" = ext4 ] && [ -d "/proc/fs/ext4/${dev##*/}" ]; then
+    # A mounted ext4 with a journal has a jbd2 entry ("<dev>-8").
+    if compgen -G "/proc/fs/jbd2/${dev##*/}-*" >/dev/null; then fs="ext4 with a journal"
+    else fs="ext4 without a journal"; fi
+  fi
+  echo "${fs:-unknown} ($(findmnt -no OPTIONS -T "$1" 2>/dev/null | head -1 | cut -c1-60))"
+}
+OUT_FS_LINE="Output folders under ${TMPDIR:-/tmp}: $(describe_fs "${TMPDIR:-/tmp}")."
+TMPFS_OK=0
+if [ -d /dev/shm ] && [ -w /dev/shm ] && [ "$(findmnt -no FSTYPE -T /dev/shm 2>/dev/null | head -1)" = tmpfs ]; then TMPFS_OK=1; fi
 # Runs a bench command, copies its stdout (tables and sentences) into the doc under the command.
 figure() {
   local cmd="$*"
@@ -143,7 +160,14 @@ elif [ "$(id -u)" != 0 ] || ! command -v dockerd >/dev/null; then
 else
   DOCKER_BASE=$WORK/docker; DOCKER_NS=adbench$$
   SOCK=$("$ROOT/tests/bench/dockerd.sh" start "$DOCKER_BASE" "$DOCKER_NS")
+  say "$OUT_FS_LINE"
+  say ""
   figure "$BENCH" real-docker --socket "$SOCK" --containers "$DOCKER_N" --prometheus-containers "$PROM_N"
+  if [ "$TMPFS_OK" = 1 ]; then
+    say "The same daemon path with the output folder on tmpfs (the daemon and dockerd without this disk):"
+    say ""
+    figure env TMPDIR=/dev/shm "$BENCH" real-docker --socket "$SOCK" --containers "$DOCKER_TMPFS_N" --prometheus-containers 0
+  fi
   "$ROOT/tests/bench/dockerd.sh" stop "$DOCKER_BASE" "$DOCKER_NS"; DOCKER_BASE=""
 fi
 say ""
@@ -156,7 +180,14 @@ say "writer with fsync) runs on the benchmark's main thread; the fake engine (te
 say "on its own thread) answers each inspect after 1 ms. Time from app start to ready (every"
 say "container's file written); CPU is the daemon thread's own."
 say ""
+say "$OUT_FS_LINE"
+say ""
 figure "$BENCH" sync --containers "$SYNC_SIZES" --repeat "$REPEAT" --repeat-large 1 --inspect-delay-ms 1
+if [ "$TMPFS_OK" = 1 ]; then
+  say "The same with the output folder on tmpfs:"
+  say ""
+  figure env TMPDIR=/dev/shm "$BENCH" sync --containers "$SYNC_SIZES" --repeat "$REPEAT" --repeat-large 1 --inspect-delay-ms 1
+fi
 
 # --- 4: events -----------------------------------------------------------------------------
 say "## 4. Sustained container events/s, and latency at 50% of that load"
@@ -170,20 +201,11 @@ say "15): >= 10,000 events/s flat out; paced, p50 <= 20 ms and p99 <= 100 ms. Th
 say "files per write batch, and the share of the run the event loop spent resolving and writing"
 say "(\`autodiscd_write_seconds_total\`; while it writes, it reads no event and sends no inspect)."
 say ""
-# The output folder's file system decides much of this figure (see the reading): say which it is.
-events_dir=${TMPDIR:-/tmp}
-events_fs=$(findmnt -no FSTYPE -T "$events_dir" 2>/dev/null || echo unknown)
-events_dev=$(findmnt -no SOURCE -T "$events_dir" 2>/dev/null || true)
-if [ "$events_fs" = ext4 ] && [ -d "/proc/fs/ext4/${events_dev##*/}" ]; then
-  # A mounted ext4 with a journal has a jbd2 entry ("<dev>-8").
-  if compgen -G "/proc/fs/jbd2/${events_dev##*/}-*" >/dev/null; then events_fs="ext4 with a journal"
-  else events_fs="ext4 without a journal"; fi
-fi
-say "Output folder under $events_dir: $events_fs ($(findmnt -no OPTIONS -T "$events_dir" 2>/dev/null | cut -c1-60))."
+say "$OUT_FS_LINE"
 say ""
 figure "$BENCH" events --containers "$EVENTS" --load 0.5 --repeat "$REPEAT"
-if [ -d /dev/shm ] && [ -w /dev/shm ]; then
-  say "The same on tmpfs (no disk: the daemon's own ceiling on this machine):"
+if [ "$TMPFS_OK" = 1 ]; then
+  say "The same with the output folder on tmpfs (no disk: the daemon's own ceiling on this machine):"
   say ""
   figure env TMPDIR=/dev/shm "$BENCH" events --containers "$EVENTS" --load 0.5 --repeat "$REPEAT"
 fi
