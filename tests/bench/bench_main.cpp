@@ -14,7 +14,7 @@ namespace {
 constexpr const char* usage = R"(usage: autodiscd_bench COMMAND [--option value]...
   sync        --containers 100,1000,10000 --repeat 3 [--repeat-large 1] --inspect-delay-ms 1 --concurrency 4
   events      --containers 2000 --load 0.5 --duration-s 4 --repeat 3
-  kubelet     --pods 250,1000,5000 --repeat 20 [--changed-percent 10] [--memo 0: parse every body]
+  kubelet     --pods 250,1000,5000 --repeat 20 [--changed-percent 10] [--memo 0: parse every body] [--first-repeat 3]
   kubelet-poll --pods 212 --interval-ms 100 --polls 300 --changing-polls 50   (the build's autodiscd
               polling a fake kubelet: daemon CPU per unchanged poll, HTTP read included)
   writer      --configs 2000 --repeat 3 [--dir /path/on/the/disk/to/measure] [--waiting 0]

@@ -133,7 +133,7 @@ cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo "- Load when the run started: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min averages)"
   echo "- Build: $(grep -m1 CMAKE_BUILD_TYPE: "$BUILD/CMakeCache.txt" | cut -d= -f2), $(g++ --version | head -1)"
   echo "- Peers: $(dockerd --version 2>/dev/null || echo 'dockerd: not installed'); $(prometheus --version 2>&1 | head -1 || true)"
-  echo "- Output folder: $(df -T /tmp | awk 'NR==2 {print $2}') under /tmp (fsync costs what this disk costs)"
+  echo "- Output folders: under ${TMPDIR:-/tmp}, $(describe_fs "${TMPDIR:-/tmp}") (what creating and syncing a file costs there weighs on sections 1, 3, 4 and 7; sections 1, 3 and 4 also run on tmpfs)"
   echo
 } >"$DOC"
 
