@@ -62,4 +62,25 @@ pod_node pod_element_kind(pod_node parent) {
   }
 }
 
+bool pod_node_is_object(pod_node kind) {
+  switch (kind) {
+    case pod_node::pod: case pod_node::metadata: case pod_node::annotations: case pod_node::spec:
+    case pod_node::container: case pod_node::port: case pod_node::init_container: case pod_node::status:
+    case pod_node::condition: case pod_node::container_status: case pod_node::state: case pod_node::terminated:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool pod_node_is_array(pod_node kind) {
+  switch (kind) {
+    case pod_node::items: case pod_node::containers: case pod_node::ports: case pod_node::init_containers:
+    case pod_node::conditions: case pod_node::statuses:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace autodiscd

@@ -24,4 +24,10 @@ pod_node pod_member_kind(pod_node parent, std::string_view key);
 /// The kind of the elements of an array of kind `parent`.
 pod_node pod_element_kind(pod_node parent);
 
+/// Kinds read as JSON objects (the pod, its metadata, a container...); a value of another type
+/// under such a key is not read.
+bool pod_node_is_object(pod_node kind);
+/// Kinds read as JSON arrays (items, containers, ports...).
+bool pod_node_is_array(pod_node kind);
+
 }  // namespace autodiscd

@@ -229,27 +229,6 @@ void map_pod(const raw_pod& pod, const kubelet_pod_options& options, service_map
   if (!pod.uid.empty()) put_service(out, std::move(pod_service));
 }
 
-bool is_object_kind(pod_node kind) {
-  switch (kind) {
-    case pod_node::pod: case pod_node::metadata: case pod_node::annotations: case pod_node::spec:
-    case pod_node::container: case pod_node::port: case pod_node::init_container: case pod_node::status:
-    case pod_node::condition: case pod_node::container_status: case pod_node::state: case pod_node::terminated:
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool is_array_kind(pod_node kind) {
-  switch (kind) {
-    case pod_node::items: case pod_node::containers: case pod_node::ports: case pod_node::init_containers:
-    case pod_node::conditions: case pod_node::statuses:
-      return true;
-    default:
-      return false;
-  }
-}
-
 /// A Boost.JSON basic_parser handler that maps a PodList as it is read: the values the mapping
 /// reads (kubelet_pod_shape.hpp) go straight into a raw_pod, which is mapped to services when
 /// its object closes. A /pods body is mostly managedFields, volumes, env and
@@ -288,7 +267,7 @@ class pod_list_reader {
     }
     const auto& top = frames_.back();
     const auto kind = top.array ? pod_element_kind(top.kind) : pending_kind_;
-    if (!is_object_kind(kind)) {
+    if (!pod_node_is_object(kind)) {
       if (top.array) element_not_object(top.kind);
       return skip();
     }
@@ -309,7 +288,7 @@ class pod_list_reader {
       element_not_object(top.kind);
       return skip();
     }
-    if (!is_array_kind(pending_kind_)) return skip();
+    if (!pod_node_is_array(pending_kind_)) return skip();
     if (pending_kind_ == pod_node::items) items_ = items_state::list;
     frames_.push_back({pending_kind_, true});
     return true;
@@ -336,8 +315,7 @@ class pod_list_reader {
     return true;
   }
   bool on_string(string_view last, std::size_t, error_code&) {
-    if (!scalar()) return true;
-    if (!wants_string()) return true;
+    if (!scalar() || !(target_ || annotation_)) return true;
     std::string_view text(last.data(), last.size());
     if (!part_.empty()) text = part_.append(last.data(), last.size());
     if (target_) target_->assign(text);
